@@ -1,0 +1,3 @@
+//! The bundled ChatKit backend server.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Model providers, tools and the agent tool loop, independent of ChatKit.

@@ -1,0 +1,1 @@
+//! Bearer-token authentication: Better Auth JWKS and shared-secret JWTs.

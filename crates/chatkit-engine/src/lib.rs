@@ -1,0 +1,1 @@
+//! The ChatKit request engine: dispatch of every request type and the streaming pipeline.

@@ -1,0 +1,1 @@
+//! ChatKit wire protocol: serde types for every request, event, item and widget.

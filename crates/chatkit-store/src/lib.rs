@@ -1,0 +1,1 @@
+//! Persistence of ChatKit threads, items, attachments and feedback (memory, SQLite, PostgreSQL).

@@ -1,0 +1,1 @@
+//! Test servers and helpers: a fake OpenAI-compatible model server and friends.

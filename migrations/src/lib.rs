@@ -1,0 +1,1 @@
+//! SeaORM migrations for the chatkit-store schema.
