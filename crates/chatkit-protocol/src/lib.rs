@@ -1,1 +1,26 @@
 //! ChatKit wire protocol: serde types for every request, event, item and widget.
+//!
+//! The JSON is the reference's (openai-chatkit 1.6.5): same field names and tags, `None` fields
+//! omitted on output, defaults filled on input, unknown input fields ignored.
+
+pub mod actions;
+pub mod attachments;
+mod error;
+pub mod events;
+pub mod items;
+pub mod requests;
+pub mod sse;
+pub mod thread;
+pub mod time;
+pub mod widgets;
+
+pub use actions::{Action, ActionConfig};
+pub use attachments::{
+    Attachment, AttachmentBase, AttachmentUploadDescriptor, FileAttachment, ImageAttachment,
+};
+pub use error::ProtocolError;
+pub use events::{ErrorCode, StreamOptions, ThreadItemUpdate, ThreadStreamEvent};
+pub use items::*;
+pub use requests::*;
+pub use thread::{Order, Page, Thread, ThreadMetadata, ThreadStatus};
+pub use widgets::{WidgetComponent, WidgetRoot};

@@ -1,0 +1,3 @@
+//! Integration tests of the protocol types.
+
+mod captures;
