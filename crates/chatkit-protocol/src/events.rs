@@ -11,6 +11,8 @@ use crate::widgets::{WidgetComponent, WidgetRoot};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
+// Events are built, serialized and dropped at once; boxing the large variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ThreadStreamEvent {
     /// A thread was created.
     #[serde(rename = "thread.created")]
@@ -200,6 +202,8 @@ impl<'de> Deserialize<'de> for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
+// Updates are built, serialized and dropped at once; boxing the large variants buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ThreadItemUpdate {
     /// A content part was added to an assistant message.
     #[serde(rename = "assistant_message.content_part.added")]

@@ -51,10 +51,7 @@ impl SseDecoder {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<SseMessage> {
         self.buffer.extend_from_slice(bytes);
         let mut messages = Vec::new();
-        loop {
-            let Some(end) = self.buffer.iter().position(|b| *b == b'\n' || *b == b'\r') else {
-                break;
-            };
+        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n' || *b == b'\r') {
             // A CR at the very end may be the first half of CRLF: wait for more bytes.
             if self.buffer[end] == b'\r' && end + 1 == self.buffer.len() {
                 break;

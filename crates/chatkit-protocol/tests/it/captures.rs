@@ -58,11 +58,9 @@ fn split(text: &str) -> Capture {
 /// compare equal.
 fn normalize(value: &mut Value) {
     match value {
-        Value::String(text) => {
-            if text.len() >= 19 && text.as_bytes().get(10) == Some(&b'T') {
-                if let Some(ts) = chatkit_protocol::time::parse(text) {
-                    *text = chatkit_protocol::time::format(&ts);
-                }
+        Value::String(text) if text.len() >= 19 && text.as_bytes().get(10) == Some(&b'T') => {
+            if let Some(ts) = chatkit_protocol::time::parse(text) {
+                *text = chatkit_protocol::time::format(&ts);
             }
         }
         Value::Array(items) => items.iter_mut().for_each(normalize),
