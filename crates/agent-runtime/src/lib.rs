@@ -1,7 +1,28 @@
-//! Model providers, tools and the agent tool loop, independent of ChatKit.
+#![doc = include_str!("../README.md")]
 
+pub mod agent;
 pub mod context;
+pub mod error;
+pub mod function_tool;
+pub mod history;
+pub mod instructions;
+pub mod model;
+pub mod runner;
+pub mod secret;
 pub mod tool;
 
+pub use agent::{Agent, ToolUseBehavior};
 pub use context::{RunContext, UserInfo};
+pub use error::AgentError;
+pub use function_tool::FunctionTool;
+pub use history::keep_last_items;
+pub use instructions::{Instructions, InstructionsTemplate};
+pub use model::demo::DemoModel;
+pub use model::openai::{OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider, RetryConfig};
+pub use model::{
+    FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider, ModelRequest,
+    ModelSettings, ToolCall, ToolChoice, Usage, UserContent,
+};
+pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
+pub use secret::ApiKey;
 pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput};

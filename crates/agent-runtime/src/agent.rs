@@ -1,0 +1,160 @@
+//! The agent: a model, its instructions, its tools and the rules of its tool loop.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::history::DEFAULT_HISTORY_ITEMS;
+use crate::instructions::Instructions;
+use crate::model::{ModelProvider, ModelSettings};
+use crate::tool::{DynTool, ToolDefinition};
+
+/// What the loop does after the tools of a turn have run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToolUseBehavior {
+    /// Give the results to the model and let it continue (the default).
+    #[default]
+    RunLlmAgain,
+    /// Stop after the first tool call; its output is the run's final output.
+    StopOnFirstTool,
+    /// Stop when one of these tools was called; its output is the run's final output.
+    StopAtTools(HashSet<String>),
+}
+
+/// How many tool calls of one turn run at the same time by default.
+pub const DEFAULT_MAX_CONCURRENT_TOOL_CALLS: usize = 4;
+
+/// How many model turns a run may take by default.
+pub const DEFAULT_MAX_TURNS: usize = 10;
+
+/// An agent: everything a run needs besides the context and the conversation.
+///
+/// Cheap to clone (tools and the model are shared), so one agent can serve many runs at once.
+#[derive(Clone)]
+pub struct Agent {
+    pub(crate) name: String,
+    pub(crate) model: Arc<dyn ModelProvider>,
+    pub(crate) instructions: Instructions,
+    pub(crate) settings: ModelSettings,
+    pub(crate) tools: Vec<DynTool>,
+    pub(crate) client_tools: Vec<ToolDefinition>,
+    pub(crate) max_turns: usize,
+    pub(crate) tool_use_behavior: ToolUseBehavior,
+    pub(crate) max_concurrent_tool_calls: usize,
+    pub(crate) history_items: usize,
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tool_names: Vec<String> = self.tools.iter().map(|tool| tool.definition().name).collect();
+        formatter
+            .debug_struct("Agent")
+            .field("name", &self.name)
+            .field("model", &self.model.model_name())
+            .field("tools", &tool_names)
+            .field("client_tools", &self.client_tools.len())
+            .field("max_turns", &self.max_turns)
+            .field("tool_use_behavior", &self.tool_use_behavior)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// An agent named `name` using `model`, with no instructions and no tools.
+    pub fn new(name: impl Into<String>, model: Arc<dyn ModelProvider>) -> Self {
+        Self {
+            name: name.into(),
+            model,
+            instructions: Instructions::default(),
+            settings: ModelSettings::default(),
+            tools: Vec::new(),
+            client_tools: Vec::new(),
+            max_turns: DEFAULT_MAX_TURNS,
+            tool_use_behavior: ToolUseBehavior::default(),
+            max_concurrent_tool_calls: DEFAULT_MAX_CONCURRENT_TOOL_CALLS,
+            history_items: DEFAULT_HISTORY_ITEMS,
+        }
+    }
+
+    /// Sets the instructions (a `&str`, a [`crate::InstructionsTemplate`], or
+    /// [`Instructions::dynamic`]).
+    pub fn with_instructions(mut self, instructions: impl Into<Instructions>) -> Self {
+        self.instructions = instructions.into();
+        self
+    }
+
+    /// Sets the model settings.
+    pub fn with_settings(mut self, settings: ModelSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Adds a tool the loop runs itself.
+    pub fn with_tool(mut self, tool: DynTool) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Adds several tools the loop runs itself.
+    pub fn with_tools(mut self, tools: impl IntoIterator<Item = DynTool>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    /// Adds a client-side tool: the model may call it, but it runs on the client. When the model
+    /// calls it, the run stops and reports the pending call; the caller continues the
+    /// conversation with the client's result as a tool message.
+    pub fn with_client_tool(mut self, definition: ToolDefinition) -> Self {
+        self.client_tools.push(definition);
+        self
+    }
+
+    /// Caps how many times the model is asked within one run (default 10).
+    pub fn with_max_turns(mut self, max_turns: usize) -> Self {
+        self.max_turns = max_turns;
+        self
+    }
+
+    /// Chooses what happens after tools ran.
+    pub fn with_tool_use_behavior(mut self, behavior: ToolUseBehavior) -> Self {
+        self.tool_use_behavior = behavior;
+        self
+    }
+
+    /// Caps how many tool calls of one turn run at once (default 4, at least 1).
+    pub fn with_max_concurrent_tool_calls(mut self, max: usize) -> Self {
+        self.max_concurrent_tool_calls = max.max(1);
+        self
+    }
+
+    /// How many conversation items of the input are sent to the model (default 10); see
+    /// [`crate::history::keep_last_items`].
+    pub fn with_history_items(mut self, max_items: usize) -> Self {
+        self.history_items = max_items;
+        self
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The model provider.
+    pub fn model(&self) -> &Arc<dyn ModelProvider> {
+        &self.model
+    }
+
+    /// The definitions the model sees: the loop's tools, then the client tools.
+    pub fn tool_definitions(&self) -> Vec<ToolDefinition> {
+        self.tools
+            .iter()
+            .map(|tool| tool.definition())
+            .chain(self.client_tools.iter().cloned())
+            .collect()
+    }
+
+    pub(crate) fn is_client_tool(&self, name: &str) -> bool {
+        self.client_tools.iter().any(|tool| tool.name == name)
+    }
+}

@@ -1,0 +1,403 @@
+//! The OpenAI Responses API provider (`POST /responses` with `stream: true`).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use super::{OpenAiConfig, Transport, WireParser};
+use crate::error::AgentError;
+use crate::model::{
+    FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider, ModelRequest, ToolCall,
+    ToolChoice, Usage, UserContent, resolve_first_event,
+};
+
+/// A model behind the OpenAI Responses API.
+///
+/// Requests are stateless (`store: false`): the whole conversation is sent every turn, exactly as
+/// with Chat Completions, so both providers are interchangeable under the agent loop.
+#[derive(Clone)]
+pub struct OpenAiResponsesProvider {
+    transport: Transport,
+    model: String,
+}
+
+impl std::fmt::Debug for OpenAiResponsesProvider {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("OpenAiResponsesProvider")
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenAiResponsesProvider {
+    /// Builds the provider; fails when the config cannot produce valid HTTP requests.
+    pub fn new(config: OpenAiConfig) -> Result<Self, AgentError> {
+        Ok(Self {
+            transport: Transport::new(&config, "responses")?,
+            model: config.model,
+        })
+    }
+
+    fn request_body(&self, request: &ModelRequest) -> Value {
+        let mut input = Vec::new();
+        for message in &request.messages {
+            push_input_items(message, &mut input);
+        }
+        let mut body = Map::new();
+        body.insert("model".to_owned(), json!(self.model));
+        body.insert("input".to_owned(), Value::Array(input));
+        body.insert("stream".to_owned(), json!(true));
+        body.insert("store".to_owned(), json!(false));
+        let settings = &request.settings;
+        if let Some(temperature) = settings.temperature {
+            body.insert("temperature".to_owned(), json!(temperature));
+        }
+        if let Some(max_tokens) = settings.max_tokens {
+            body.insert("max_output_tokens".to_owned(), json!(max_tokens));
+        }
+        if !request.tools.is_empty() {
+            let tools: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|tool| {
+                    json!({
+                        "type": "function",
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": tool.parameters,
+                        "strict": false,
+                    })
+                })
+                .collect();
+            body.insert("tools".to_owned(), Value::Array(tools));
+            if let Some(choice) = &settings.tool_choice {
+                let choice = match choice {
+                    ToolChoice::Auto => json!("auto"),
+                    ToolChoice::None => json!("none"),
+                    ToolChoice::Required => json!("required"),
+                    ToolChoice::Named(name) => json!({"type": "function", "name": name}),
+                };
+                body.insert("tool_choice".to_owned(), choice);
+            }
+            if let Some(parallel) = settings.parallel_tool_calls {
+                body.insert("parallel_tool_calls".to_owned(), json!(parallel));
+            }
+        }
+        Value::Object(body)
+    }
+}
+
+fn push_input_items(message: &Message, input: &mut Vec<Value>) {
+    match message {
+        Message::System { content } => {
+            input.push(json!({"type": "message", "role": "system", "content": content}));
+        }
+        Message::User { content } => {
+            let parts: Vec<Value> = content
+                .iter()
+                .map(|part| match part {
+                    UserContent::Text { text } => json!({"type": "input_text", "text": text}),
+                    UserContent::Image { url, detail } => json!({
+                        "type": "input_image",
+                        "image_url": url,
+                        "detail": detail.as_deref().unwrap_or("auto"),
+                    }),
+                })
+                .collect();
+            input.push(json!({"type": "message", "role": "user", "content": parts}));
+        }
+        Message::Assistant {
+            content,
+            tool_calls,
+        } => {
+            if let Some(text) = content.as_ref().filter(|text| !text.is_empty()) {
+                input.push(json!({
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text}],
+                }));
+            }
+            for call in tool_calls {
+                input.push(json!({
+                    "type": "function_call",
+                    "call_id": call.id,
+                    "name": call.name,
+                    "arguments": call.arguments,
+                }));
+            }
+        }
+        Message::Tool {
+            call_id, content, ..
+        } => {
+            input.push(json!({"type": "function_call_output", "call_id": call_id, "output": content}));
+        }
+    }
+}
+
+#[async_trait]
+impl ModelProvider for OpenAiResponsesProvider {
+    fn model_name(&self) -> &str {
+        &self.model
+    }
+
+    async fn stream(&self, request: ModelRequest) -> Result<ModelEventStream, AgentError> {
+        let body = self.request_body(&request);
+        tracing::debug!(
+            model.name = %self.model,
+            request.messages = request.messages.len(),
+            request.tools = request.tools.len(),
+            "starting responses stream"
+        );
+        let stream = self
+            .transport
+            .clone()
+            .stream(body, ResponsesParser::default);
+        resolve_first_event(stream).await
+    }
+}
+
+#[derive(Debug, Default)]
+struct PendingFunctionCall {
+    call_id: String,
+    name: String,
+    arguments: String,
+    reported: bool,
+}
+
+/// Turns Responses API events into normalized events. Function calls are keyed by their
+/// `output_index`, which every related event carries.
+#[derive(Debug, Default)]
+struct ResponsesParser {
+    calls: BTreeMap<u64, PendingFunctionCall>,
+}
+
+fn text_field<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn error_from(value: &Value) -> AgentError {
+    let code = value
+        .get("code")
+        .and_then(|code| match code {
+            Value::String(code) => Some(code.clone()),
+            Value::Number(code) => Some(code.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    AgentError::Model {
+        code,
+        message: text_field(value, "message").to_owned(),
+    }
+}
+
+impl ResponsesParser {
+    fn report_call(&mut self, output_index: u64, out: &mut Vec<ModelEvent>) {
+        if let Some(call) = self.calls.get_mut(&output_index)
+            && !call.reported
+        {
+            call.reported = true;
+            out.push(ModelEvent::ToolCall(ToolCall {
+                id: call.call_id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+            }));
+        }
+    }
+
+    fn finish(&mut self, response: &Value, out: &mut Vec<ModelEvent>, reason: FinishReason) {
+        let indexes: Vec<u64> = self.calls.keys().copied().collect();
+        for index in indexes {
+            self.report_call(index, out);
+        }
+        if let Some(usage) = response.get("usage").filter(|usage| usage.is_object()) {
+            let number = |key: &str| usage.get(key).and_then(Value::as_u64).unwrap_or(0);
+            let (input_tokens, output_tokens) = (number("input_tokens"), number("output_tokens"));
+            let total_tokens = usage
+                .get("total_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(input_tokens + output_tokens);
+            out.push(ModelEvent::Usage(Usage {
+                input_tokens,
+                output_tokens,
+                total_tokens,
+            }));
+        }
+        let reason = match reason {
+            FinishReason::Stop if !self.calls.is_empty() => FinishReason::ToolCalls,
+            other => other,
+        };
+        out.push(ModelEvent::Finished(reason));
+    }
+}
+
+impl WireParser for ResponsesParser {
+    fn on_event(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<bool, AgentError> {
+        if data.trim().is_empty() {
+            return Ok(false);
+        }
+        let value: Value = serde_json::from_str(data)
+            .map_err(|error| AgentError::Protocol(format!("responses event: {error}")))?;
+        // The `type` inside the data is authoritative; the SSE event name is the same string on
+        // OpenAI but missing on some compatible servers.
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(event)
+            .to_owned();
+        let output_index = value.get("output_index").and_then(Value::as_u64);
+        match kind.as_str() {
+            "response.output_text.delta" | "response.refusal.delta" => {
+                let delta = text_field(&value, "delta");
+                if !delta.is_empty() {
+                    out.push(ModelEvent::TextDelta(delta.to_owned()));
+                }
+            }
+            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+                let delta = text_field(&value, "delta");
+                if !delta.is_empty() {
+                    out.push(ModelEvent::ReasoningDelta(delta.to_owned()));
+                }
+            }
+            "response.output_item.added" => {
+                let item = value.get("item").unwrap_or(&Value::Null);
+                if text_field(item, "type") == "function_call"
+                    && let Some(index) = output_index
+                {
+                    let call = PendingFunctionCall {
+                        call_id: text_field(item, "call_id").to_owned(),
+                        name: text_field(item, "name").to_owned(),
+                        arguments: text_field(item, "arguments").to_owned(),
+                        reported: false,
+                    };
+                    out.push(ModelEvent::ToolCallDelta {
+                        index: usize::try_from(index).unwrap_or(usize::MAX),
+                        id: Some(call.call_id.clone()),
+                        name: Some(call.name.clone()),
+                        arguments_delta: call.arguments.clone(),
+                    });
+                    self.calls.insert(index, call);
+                }
+            }
+            "response.function_call_arguments.delta" => {
+                let delta = text_field(&value, "delta");
+                if let Some(index) = output_index
+                    && let Some(call) = self.calls.get_mut(&index)
+                {
+                    call.arguments.push_str(delta);
+                    out.push(ModelEvent::ToolCallDelta {
+                        index: usize::try_from(index).unwrap_or(usize::MAX),
+                        id: None,
+                        name: None,
+                        arguments_delta: delta.to_owned(),
+                    });
+                }
+            }
+            "response.function_call_arguments.done" => {
+                if let Some(index) = output_index
+                    && let Some(call) = self.calls.get_mut(&index)
+                    && let Some(arguments) = value.get("arguments").and_then(Value::as_str)
+                {
+                    arguments.clone_into(&mut call.arguments);
+                }
+            }
+            "response.output_item.done" => {
+                let item = value.get("item").unwrap_or(&Value::Null);
+                if text_field(item, "type") == "function_call"
+                    && let Some(index) = output_index
+                {
+                    // The finished item is authoritative, and covers servers that skip deltas.
+                    let call = self.calls.entry(index).or_default();
+                    for (field, key) in [
+                        (&mut call.call_id, "call_id"),
+                        (&mut call.name, "name"),
+                        (&mut call.arguments, "arguments"),
+                    ] {
+                        if let Some(text) = item.get(key).and_then(Value::as_str) {
+                            text.clone_into(field);
+                        }
+                    }
+                    self.report_call(index, out);
+                }
+            }
+            "response.completed" => {
+                let response = value.get("response").unwrap_or(&Value::Null);
+                self.finish(response, out, FinishReason::Stop);
+                return Ok(true);
+            }
+            "response.incomplete" => {
+                let response = value.get("response").unwrap_or(&Value::Null);
+                let reason = response
+                    .get("incomplete_details")
+                    .map(|details| text_field(details, "reason"))
+                    .unwrap_or_default();
+                let reason = match reason {
+                    "max_output_tokens" => FinishReason::Length,
+                    "content_filter" => FinishReason::ContentFilter,
+                    other => FinishReason::Other(other.to_owned()),
+                };
+                self.finish(response, out, reason);
+                return Ok(true);
+            }
+            "response.failed" => {
+                let error = value
+                    .get("response")
+                    .and_then(|response| response.get("error"))
+                    .unwrap_or(&Value::Null);
+                return Err(error_from(error));
+            }
+            "error" => return Err(error_from(&value)),
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    fn on_end(&mut self, _out: &mut Vec<ModelEvent>) -> Result<(), AgentError> {
+        Err(AgentError::StreamInterrupted(
+            "the connection closed before the response completed".to_owned(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_responses_carry_the_vendor_error() {
+        let mut parser = ResponsesParser::default();
+        let result = parser.on_event(
+            "response.failed",
+            r#"{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"boom"}}}"#,
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            result,
+            Err(AgentError::Model {
+                code: "server_error".to_owned(),
+                message: "boom".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn incomplete_responses_finish_with_length() {
+        let mut parser = ResponsesParser::default();
+        let mut out = Vec::new();
+        let done = parser
+            .on_event(
+                "response.incomplete",
+                r#"{"type":"response.incomplete","response":{"incomplete_details":{"reason":"max_output_tokens"}}}"#,
+                &mut out,
+            )
+            .expect("valid event");
+        assert!(done);
+        assert_eq!(out, vec![ModelEvent::Finished(FinishReason::Length)]);
+    }
+}

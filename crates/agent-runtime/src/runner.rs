@@ -1,0 +1,411 @@
+//! The agent loop: ask the model, run the tools it calls, feed the results back, repeat.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::time::Instant;
+
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Stream, StreamExt};
+use serde_json::{Map, Value};
+
+use crate::agent::{Agent, ToolUseBehavior};
+use crate::context::RunContext;
+use crate::error::AgentError;
+use crate::history::keep_last_items;
+use crate::model::{FinishReason, Message, ModelEvent, ModelRequest, ToolCall, Usage};
+use crate::tool::{DynTool, ToolOutput};
+
+/// Why a run ended without an error.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RunStop {
+    /// The model answered without calling tools.
+    Completed {
+        /// Why the model stopped (a `Length` here means the answer was cut off).
+        finish_reason: FinishReason,
+    },
+    /// A tool call ended the run, per the agent's [`ToolUseBehavior`].
+    StoppedAtTool {
+        /// The call whose output is the final output.
+        call: ToolCall,
+    },
+    /// The model called client-side tools; the client must run them, and the conversation goes
+    /// on with their results as tool messages.
+    ClientToolCalls {
+        /// The pending calls, in the order the model made them.
+        calls: Vec<ToolCall>,
+    },
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// The last answer text, or the stopping tool's output.
+    pub final_output: String,
+    /// Why the run ended.
+    pub stop: RunStop,
+    /// Everything the run added to the conversation (assistant messages and tool results), for
+    /// the caller to store.
+    pub new_messages: Vec<Message>,
+    /// Token usage summed over all turns.
+    pub usage: Usage,
+    /// How many times the model was asked.
+    pub turns: usize,
+}
+
+/// What a run reports while it runs. Ids (`message_id`, `reasoning_id`) are unique within the
+/// run and tie the events of one item together.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RunEvent {
+    /// The model is being asked (1 for the first time).
+    TurnStarted {
+        /// The turn number.
+        turn: usize,
+    },
+    /// An assistant message begins.
+    MessageStarted {
+        /// The message's id within the run.
+        message_id: String,
+    },
+    /// More text for the current assistant message.
+    TextDelta {
+        /// The message's id.
+        message_id: String,
+        /// The new text.
+        delta: String,
+    },
+    /// The assistant message is complete.
+    MessageDone {
+        /// The message's id.
+        message_id: String,
+        /// The full text.
+        text: String,
+    },
+    /// The model starts sharing its reasoning.
+    ReasoningStarted {
+        /// The reasoning's id within the run.
+        reasoning_id: String,
+    },
+    /// More reasoning text.
+    ReasoningDelta {
+        /// The reasoning's id.
+        reasoning_id: String,
+        /// The new text.
+        delta: String,
+    },
+    /// The reasoning is complete.
+    ReasoningDone {
+        /// The reasoning's id.
+        reasoning_id: String,
+        /// The full reasoning text.
+        text: String,
+    },
+    /// A tool call starts running.
+    ToolCallStarted {
+        /// The call (id, name, raw arguments).
+        call: ToolCall,
+    },
+    /// A tool call finished; an error output is shown to the model and the run goes on.
+    ToolCallFinished {
+        /// The call.
+        call: ToolCall,
+        /// What the model will read.
+        output: ToolOutput,
+    },
+    /// The model called a client-side tool: the client must run it. The run ends right after.
+    ClientToolCallRequested {
+        /// The call.
+        call: ToolCall,
+    },
+    /// Token usage of one turn.
+    Usage(Usage),
+    /// The run is over; always the last event of a successful run.
+    RunFinished(RunResult),
+}
+
+/// The stream of a run: events, then either `RunFinished` or one `Err` as the last item.
+/// Dropping it cancels the run, including the model request and running tools.
+pub type RunStream = Pin<Box<dyn Stream<Item = Result<RunEvent, AgentError>> + Send>>;
+
+/// Runs `agent` on a conversation and streams what happens.
+///
+/// `input` is the conversation so far (without the system message: the agent renders its
+/// instructions from `ctx`). It is cut to the agent's history window first. Nothing happens until
+/// the stream is polled.
+pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunStream {
+    let agent = agent.clone();
+    Box::pin(async_stream::stream! {
+        let started = Instant::now();
+        let tools: HashMap<String, DynTool> = agent
+            .tools
+            .iter()
+            .map(|tool| (tool.definition().name, tool.clone()))
+            .collect();
+        let tool_definitions = agent.tool_definitions();
+        let instructions = agent.instructions.render(&ctx);
+        let mut history = keep_last_items(&input, agent.history_items);
+        let mut new_messages: Vec<Message> = Vec::new();
+        let mut usage_total = Usage::default();
+        let mut next_id = 0usize;
+        let mut new_id = |prefix: &str| {
+            next_id += 1;
+            format!("{prefix}_{next_id}")
+        };
+        tracing::info!(
+            agent.name = %agent.name,
+            model.name = %agent.model.model_name(),
+            thread.id = ctx.thread_id.as_deref().unwrap_or(""),
+            "agent run started"
+        );
+        let mut turn = 0usize;
+        loop {
+            turn += 1;
+            if turn > agent.max_turns {
+                tracing::warn!(agent.name = %agent.name, max_turns = agent.max_turns, "agent run hit its turn limit");
+                yield Err(AgentError::MaxTurnsExceeded { max_turns: agent.max_turns });
+                return;
+            }
+            yield Ok(RunEvent::TurnStarted { turn });
+            let mut messages = Vec::with_capacity(history.len() + 1);
+            if !instructions.is_empty() {
+                messages.push(Message::system(instructions.clone()));
+            }
+            messages.extend(history.iter().cloned());
+            let request = ModelRequest {
+                messages,
+                tools: tool_definitions.clone(),
+                settings: agent.settings.clone(),
+            };
+            let mut model_stream = match agent.model.stream(request).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    yield Err(error);
+                    return;
+                }
+            };
+            let mut text = String::new();
+            let mut message_id: Option<String> = None;
+            let mut reasoning = String::new();
+            let mut reasoning_id: Option<String> = None;
+            let mut calls: Vec<ToolCall> = Vec::new();
+            let mut finish_reason = None;
+            while let Some(item) = model_stream.next().await {
+                let event = match item {
+                    Ok(event) => event,
+                    Err(error) => {
+                        yield Err(error);
+                        return;
+                    }
+                };
+                let closes_reasoning = matches!(event, ModelEvent::TextDelta(_) | ModelEvent::ToolCall(_));
+                if closes_reasoning && let Some(id) = reasoning_id.take() {
+                    yield Ok(RunEvent::ReasoningDone { reasoning_id: id, text: std::mem::take(&mut reasoning) });
+                }
+                match event {
+                    ModelEvent::ReasoningDelta(delta) => {
+                        let id = match &reasoning_id {
+                            Some(id) => id.clone(),
+                            None => {
+                                let id = new_id("rs");
+                                reasoning_id = Some(id.clone());
+                                yield Ok(RunEvent::ReasoningStarted { reasoning_id: id.clone() });
+                                id
+                            }
+                        };
+                        reasoning.push_str(&delta);
+                        yield Ok(RunEvent::ReasoningDelta { reasoning_id: id, delta });
+                    }
+                    ModelEvent::TextDelta(delta) => {
+                        let id = match &message_id {
+                            Some(id) => id.clone(),
+                            None => {
+                                let id = new_id("msg");
+                                message_id = Some(id.clone());
+                                yield Ok(RunEvent::MessageStarted { message_id: id.clone() });
+                                id
+                            }
+                        };
+                        text.push_str(&delta);
+                        yield Ok(RunEvent::TextDelta { message_id: id, delta });
+                    }
+                    ModelEvent::ToolCall(call) => calls.push(call),
+                    ModelEvent::Usage(usage) => {
+                        usage_total.add(&usage);
+                        yield Ok(RunEvent::Usage(usage));
+                    }
+                    ModelEvent::Finished(reason) => {
+                        finish_reason = Some(reason);
+                        break;
+                    }
+                    ModelEvent::ToolCallDelta { .. } => {}
+                }
+            }
+            // Closes the upstream request now rather than when the run ends.
+            drop(model_stream);
+            let Some(finish_reason) = finish_reason else {
+                yield Err(AgentError::StreamInterrupted("the model stream ended without finishing".to_owned()));
+                return;
+            };
+            if let Some(id) = reasoning_id.take() {
+                yield Ok(RunEvent::ReasoningDone { reasoning_id: id, text: std::mem::take(&mut reasoning) });
+            }
+            if let Some(id) = message_id.take() {
+                yield Ok(RunEvent::MessageDone { message_id: id, text: text.clone() });
+            }
+            if !text.is_empty() || !calls.is_empty() {
+                let assistant = Message::Assistant {
+                    content: (!text.is_empty()).then(|| text.clone()),
+                    tool_calls: calls.clone(),
+                };
+                history.push(assistant.clone());
+                new_messages.push(assistant);
+            }
+            if calls.is_empty() {
+                tracing::info!(
+                    agent.name = %agent.name,
+                    turns = turn,
+                    duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "agent run finished"
+                );
+                yield Ok(RunEvent::RunFinished(RunResult {
+                    final_output: text,
+                    stop: RunStop::Completed { finish_reason },
+                    new_messages,
+                    usage: usage_total,
+                    turns: turn,
+                }));
+                return;
+            }
+            let (client_calls, server_calls): (Vec<ToolCall>, Vec<ToolCall>) =
+                calls.into_iter().partition(|call| agent.is_client_tool(&call.name));
+            for call in &server_calls {
+                yield Ok(RunEvent::ToolCallStarted { call: call.clone() });
+            }
+            let mut outputs: Vec<Option<ToolOutput>> = vec![None; server_calls.len()];
+            {
+                // A hand-rolled bounded set rather than `buffer_unordered` over a closure: the
+                // closure's borrowed futures trip the compiler's `Send` inference in this stream.
+                let mut waiting = server_calls.iter().enumerate();
+                let mut running = FuturesUnordered::new();
+                loop {
+                    while running.len() < agent.max_concurrent_tool_calls {
+                        let Some((position, call)) = waiting.next() else { break };
+                        running.push(execute_tool(position, &tools, &ctx, call));
+                    }
+                    let Some((position, output)) = running.next().await else { break };
+                    yield Ok(RunEvent::ToolCallFinished {
+                        call: server_calls[position].clone(),
+                        output: output.clone(),
+                    });
+                    outputs[position] = Some(output);
+                }
+            }
+            let mut first_output: Option<(ToolCall, String)> = None;
+            let mut stopping_output: Option<(ToolCall, String)> = None;
+            for (call, output) in server_calls.iter().zip(outputs) {
+                let output = output.unwrap_or_else(|| ToolOutput::error("the tool did not run"));
+                if first_output.is_none() {
+                    first_output = Some((call.clone(), output.content.clone()));
+                }
+                if stopping_output.is_none()
+                    && let ToolUseBehavior::StopAtTools(names) = &agent.tool_use_behavior
+                    && names.contains(&call.name)
+                {
+                    stopping_output = Some((call.clone(), output.content.clone()));
+                }
+                let result = Message::Tool {
+                    call_id: call.id.clone(),
+                    content: output.content,
+                    is_error: output.is_error,
+                };
+                history.push(result.clone());
+                new_messages.push(result);
+            }
+            if !client_calls.is_empty() {
+                for call in &client_calls {
+                    yield Ok(RunEvent::ClientToolCallRequested { call: call.clone() });
+                }
+                yield Ok(RunEvent::RunFinished(RunResult {
+                    final_output: text,
+                    stop: RunStop::ClientToolCalls { calls: client_calls },
+                    new_messages,
+                    usage: usage_total,
+                    turns: turn,
+                }));
+                return;
+            }
+            let stop = match agent.tool_use_behavior {
+                ToolUseBehavior::RunLlmAgain => None,
+                ToolUseBehavior::StopOnFirstTool => first_output,
+                ToolUseBehavior::StopAtTools(_) => stopping_output,
+            };
+            if let Some((call, output)) = stop {
+                yield Ok(RunEvent::RunFinished(RunResult {
+                    final_output: output,
+                    stop: RunStop::StoppedAtTool { call },
+                    new_messages,
+                    usage: usage_total,
+                    turns: turn,
+                }));
+                return;
+            }
+        }
+    })
+}
+
+/// Runs one tool call. Every failure becomes an error output for the model: an unknown tool,
+/// arguments that are not JSON, an error the tool returned, even a panic inside the tool.
+async fn execute_tool(
+    position: usize,
+    tools: &HashMap<String, DynTool>,
+    ctx: &RunContext,
+    call: &ToolCall,
+) -> (usize, ToolOutput) {
+    (position, execute_tool_call(tools, ctx, call).await)
+}
+
+async fn execute_tool_call(
+    tools: &HashMap<String, DynTool>,
+    ctx: &RunContext,
+    call: &ToolCall,
+) -> ToolOutput {
+    let Some(tool) = tools.get(&call.name) else {
+        let mut known: Vec<&str> = tools.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        return ToolOutput::error(format!(
+            "There is no tool named {:?}. Available tools: {}.",
+            call.name,
+            known.join(", ")
+        ));
+    };
+    let arguments = if call.arguments.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        match serde_json::from_str::<Value>(&call.arguments) {
+            Ok(arguments) => arguments,
+            Err(error) => {
+                return ToolOutput::error(format!(
+                    "The arguments are not valid JSON ({error}). Call the tool again with a JSON \
+                     object that matches its schema."
+                ));
+            }
+        }
+    };
+    let started = Instant::now();
+    let result = AssertUnwindSafe(tool.call(ctx, arguments)).catch_unwind().await;
+    let output = match result {
+        Ok(Ok(output)) => output,
+        Ok(Err(error)) => ToolOutput::error(error.to_string()),
+        Err(_) => ToolOutput::error("The tool failed unexpectedly."),
+    };
+    tracing::info!(
+        tool.name = %call.name,
+        tool.call_id = %call.id,
+        tool.is_error = output.is_error,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "tool call finished"
+    );
+    output
+}
