@@ -250,7 +250,8 @@ impl StaticKey {
 
 /// How tokens are validated beyond their signature.
 ///
-/// `exp` and `sub` are always required. `nbf` is checked when present.
+/// `exp` and `sub` are always required, `iss` and `aud` are required once configured, and `nbf`
+/// is checked when present.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtConfig {
     /// The accepted `iss` value. `None` skips the check; set it in production (Better Auth uses

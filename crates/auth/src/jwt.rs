@@ -34,7 +34,8 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 ///    [`StaticKey`](crate::StaticKey) names an `alg`, it is the same.
 /// 5. The signature verifies.
 /// 6. `exp` and `sub` (a non-empty string) are present; `exp` and, when present, `nbf` hold
-///    within [`JwtConfig::leeway`]; `iss` and `aud` match when configured.
+///    within [`JwtConfig::leeway`]; when an issuer or audience is configured, `iss` or `aud`
+///    must be present and match.
 ///
 /// Failures are logged at `debug` with `auth.error` (the [`AuthError::kind`]) and the header's
 /// `jwt.kid` and `jwt.alg`; key-source failures at `warn`. The token itself is never logged.
@@ -176,7 +177,14 @@ impl JwtAuthenticator {
     fn validation(&self, algorithm: Algorithm) -> Validation {
         let config = &self.inner.config;
         let mut validation = Validation::new(algorithm.to_jsonwebtoken());
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        if config.issuer.is_some() {
+            required.push("iss");
+        }
+        if config.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         validation.leeway = config.leeway.as_secs();
         validation.validate_exp = true;
         validation.validate_nbf = true;

@@ -173,9 +173,14 @@ async fn issuer_audience_and_subject_are_enforced() {
         Err(AuthError::MissingClaim("exp".into()))
     );
     assert_eq!(
-        check(with(claims("u"), json!({"iss": null}))).await.is_ok(),
-        true,
-        "iss is checked only when present"
+        check(with(claims("u"), json!({"iss": null}))).await,
+        Err(AuthError::MissingClaim("iss".into())),
+        "a configured issuer must be present"
+    );
+    assert_eq!(
+        check(with(claims("u"), json!({"aud": null}))).await,
+        Err(AuthError::MissingClaim("aud".into())),
+        "a configured audience must be present"
     );
     assert_eq!(
         fixture.server.fetches(),
