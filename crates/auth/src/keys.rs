@@ -162,6 +162,14 @@ impl VerificationKey {
                 )));
             }
         };
+        // The signature crate slices an Ed25519 key to 32 bytes without checking its length.
+        if key_type == KeyType::Ed25519
+            && decoding_key.try_get_as_bytes().map(<[u8]>::len) != Ok(32)
+        {
+            return Err(AuthError::Config(format!(
+                "static key {label}: the PEM is not a 32-byte Ed25519 public key"
+            )));
+        }
         let verification_key = Self {
             kid: key.kid.clone(),
             key_type,
