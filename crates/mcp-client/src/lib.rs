@@ -1,1 +1,17 @@
-//! Tools from MCP servers for the agent runtime, with server-side user-id injection.
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod connection;
+mod error;
+mod manager;
+pub mod schema;
+mod tool;
+
+pub use config::{
+    HttpTransportConfig, McpServerConfig, McpTransportConfig, RestartPolicy, SecretString,
+    StdioTransportConfig,
+};
+pub use connection::{McpServerState, McpServerStatus};
+pub use error::McpError;
+pub use manager::McpManager;
+pub use tool::McpTool;
