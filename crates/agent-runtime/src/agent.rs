@@ -47,7 +47,11 @@ pub struct Agent {
 
 impl fmt::Debug for Agent {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tool_names: Vec<String> = self.tools.iter().map(|tool| tool.definition().name).collect();
+        let tool_names: Vec<String> = self
+            .tools
+            .iter()
+            .map(|tool| tool.definition().name)
+            .collect();
         formatter
             .debug_struct("Agent")
             .field("name", &self.name)

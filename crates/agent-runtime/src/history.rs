@@ -57,11 +57,17 @@ mod tests {
         ];
         // A window of 3 would start at result "a", whose call is cut off.
         let kept = keep_last_items(&messages, 3);
-        assert_eq!(kept, vec![Message::system("rules"), Message::assistant("done")]);
+        assert_eq!(
+            kept,
+            vec![Message::system("rules"), Message::assistant("done")]
+        );
         let kept = keep_last_items(&messages, 4);
         assert_eq!(kept.len(), 5);
         assert_eq!(kept[1], messages[2]);
         assert_eq!(keep_last_items(&messages, 100), messages);
-        assert_eq!(keep_last_items(&messages, 0), vec![Message::system("rules")]);
+        assert_eq!(
+            keep_last_items(&messages, 0),
+            vec![Message::system("rules")]
+        );
     }
 }

@@ -119,7 +119,7 @@ pub enum RunEvent {
         /// The call.
         call: ToolCall,
     },
-    /// Token usage of one turn.
+    /// Token usage of one turn, after the turn's message is done and before its tools run.
     Usage(Usage),
     /// The run is over; always the last event of a successful run.
     RunFinished(RunResult),
@@ -191,6 +191,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             let mut reasoning_id: Option<String> = None;
             let mut calls: Vec<ToolCall> = Vec::new();
             let mut finish_reason = None;
+            let mut turn_usage = None;
             while let Some(item) = model_stream.next().await {
                 let event = match item {
                     Ok(event) => event,
@@ -231,10 +232,8 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                         yield Ok(RunEvent::TextDelta { message_id: id, delta });
                     }
                     ModelEvent::ToolCall(call) => calls.push(call),
-                    ModelEvent::Usage(usage) => {
-                        usage_total.add(&usage);
-                        yield Ok(RunEvent::Usage(usage));
-                    }
+                    // Reported after the message is done: usage describes the whole turn.
+                    ModelEvent::Usage(usage) => turn_usage = Some(usage),
                     ModelEvent::Finished(reason) => {
                         finish_reason = Some(reason);
                         break;
@@ -253,6 +252,10 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             }
             if let Some(id) = message_id.take() {
                 yield Ok(RunEvent::MessageDone { message_id: id, text: text.clone() });
+            }
+            if let Some(usage) = turn_usage {
+                usage_total.add(&usage);
+                yield Ok(RunEvent::Usage(usage));
             }
             if !text.is_empty() || !calls.is_empty() {
                 let assistant = Message::Assistant {
@@ -394,7 +397,9 @@ async fn execute_tool_call(
         }
     };
     let started = Instant::now();
-    let result = AssertUnwindSafe(tool.call(ctx, arguments)).catch_unwind().await;
+    let result = AssertUnwindSafe(tool.call(ctx, arguments))
+        .catch_unwind()
+        .await;
     let output = match result {
         Ok(Ok(output)) => output,
         Ok(Err(error)) => ToolOutput::error(error.to_string()),

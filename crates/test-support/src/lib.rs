@@ -1,1 +1,8 @@
-//! Test servers and helpers: a fake OpenAI-compatible model server and friends.
+#![doc = include_str!("../README.md")]
+
+pub mod fake_openai;
+
+pub use fake_openai::{
+    ChatQuirks, FakeOpenAi, FakeOpenAiOptions, Fallback, ReasoningField, RecordedRequest,
+    ScriptedFailure, ScriptedToolCall, ScriptedTurn,
+};

@@ -109,11 +109,13 @@ impl ModelProvider for DemoModel {
             ],
         };
         let delay = self.chunk_delay;
-        Ok(Box::pin(futures::stream::iter(events).then(move |event| async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Ok(event)
-        })))
+        Ok(Box::pin(futures::stream::iter(events).then(
+            move |event| async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(event)
+            },
+        )))
     }
 }

@@ -272,7 +272,9 @@ pub(crate) async fn resolve_first_event(
     use futures::StreamExt;
     match stream.next().await {
         Some(Err(error)) => Err(error),
-        Some(Ok(first)) => Ok(Box::pin(futures::stream::once(async { Ok(first) }).chain(stream))),
+        Some(Ok(first)) => Ok(Box::pin(
+            futures::stream::once(async { Ok(first) }).chain(stream),
+        )),
         None => Err(AgentError::StreamInterrupted(
             "the provider ended the stream without any event".to_owned(),
         )),

@@ -331,7 +331,10 @@ impl ChatCompletionsParser {
     }
 
     fn push_delta(&mut self, delta: DeltaWire, out: &mut Vec<ModelEvent>) {
-        for reasoning in [delta.reasoning, delta.reasoning_content].into_iter().flatten() {
+        for reasoning in [delta.reasoning, delta.reasoning_content]
+            .into_iter()
+            .flatten()
+        {
             if !reasoning.is_empty() {
                 out.push(ModelEvent::ReasoningDelta(reasoning));
             }
@@ -479,11 +482,18 @@ mod tests {
         let calls = calls(&events);
         assert_eq!(calls.len(), 2);
         assert_eq!(
-            (calls[0].id.as_str(), calls[0].name.as_str(), calls[0].arguments.as_str()),
+            (
+                calls[0].id.as_str(),
+                calls[0].name.as_str(),
+                calls[0].arguments.as_str()
+            ),
             ("a", "one", r#"{"x":1}"#)
         );
         assert_eq!(calls[1].arguments, "{}");
-        assert_eq!(events.last(), Some(&ModelEvent::Finished(FinishReason::ToolCalls)));
+        assert_eq!(
+            events.last(),
+            Some(&ModelEvent::Finished(FinishReason::ToolCalls))
+        );
     }
 
     #[test]
@@ -507,17 +517,26 @@ mod tests {
         let mut parser = ChatCompletionsParser::new();
         let mut out = Vec::new();
         parser
-            .push_data(r#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#, &mut out)
+            .push_data(
+                r#"{"choices":[{"index":0,"delta":{"content":"hi"}}]}"#,
+                &mut out,
+            )
             .expect("valid chunk");
         assert!(matches!(
             parser.finish(&mut out),
             Err(AgentError::StreamInterrupted(_))
         ));
         parser
-            .push_data(r#"{"choices":[{"index":0,"finish_reason":"length"}]}"#, &mut out)
+            .push_data(
+                r#"{"choices":[{"index":0,"finish_reason":"length"}]}"#,
+                &mut out,
+            )
             .expect("valid chunk");
         parser.finish(&mut out).expect("finished stream");
-        assert_eq!(out.last(), Some(&ModelEvent::Finished(FinishReason::Length)));
+        assert_eq!(
+            out.last(),
+            Some(&ModelEvent::Finished(FinishReason::Length))
+        );
     }
 
     #[test]

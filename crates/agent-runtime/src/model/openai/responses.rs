@@ -131,7 +131,9 @@ fn push_input_items(message: &Message, input: &mut Vec<Value>) {
         Message::Tool {
             call_id, content, ..
         } => {
-            input.push(json!({"type": "function_call_output", "call_id": call_id, "output": content}));
+            input.push(
+                json!({"type": "function_call_output", "call_id": call_id, "output": content}),
+            );
         }
     }
 }
