@@ -23,4 +23,4 @@ pub use events::{ErrorCode, StreamOptions, ThreadItemUpdate, ThreadStreamEvent};
 pub use items::*;
 pub use requests::*;
 pub use thread::{Order, Page, Thread, ThreadMetadata, ThreadStatus};
-pub use widgets::{WidgetComponent, WidgetRoot};
+pub use widgets::{DynamicComponent, WidgetComponent, WidgetRoot, apply_widget_update, diff_widget};
