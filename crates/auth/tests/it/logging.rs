@@ -1,7 +1,7 @@
 //! Rejections are logged with their kind, `kid` and `alg`, and never with the token.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use auth::{Authenticator, JwksConfig, JwtAuthenticator, JwtConfig, KeySource};
 use serde_json::json;
@@ -37,16 +37,27 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
     }
 }
 
+/// Installs the capturing subscriber as the process-wide default. A thread-scoped default
+/// (`set_default`) misses events when other tests, running on other threads without a
+/// subscriber, cache the callsites as disabled first; a global one cannot.
+fn captured_logs() -> CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(logs.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("first global subscriber");
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn rejections_name_kind_kid_and_alg_but_never_the_token() {
-    let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let logs = captured_logs();
     let key = TestKey::ed25519("logged-kid", pem::ED25519_A_PRIVATE);
     let server = JwksServer::start(&[&key]).await;
     let authenticator = JwtAuthenticator::new(
