@@ -15,7 +15,7 @@ pub use agent::{Agent, ToolUseBehavior};
 pub use context::{RunContext, UserInfo};
 pub use error::AgentError;
 pub use function_tool::FunctionTool;
-pub use history::keep_last_items;
+pub use history::{answer_unanswered_tool_calls, keep_last_items};
 pub use instructions::{Instructions, InstructionsTemplate};
 pub use model::demo::DemoModel;
 pub use model::openai::{OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider, RetryConfig};

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::agent::{Agent, ToolUseBehavior};
 use crate::context::RunContext;
 use crate::error::AgentError;
-use crate::history::keep_last_items;
+use crate::history::{answer_unanswered_tool_calls, keep_last_items};
 use crate::model::{FinishReason, Message, ModelEvent, ModelRequest, ToolCall, Usage};
 use crate::tool::{DynTool, ToolOutput};
 
@@ -132,7 +132,9 @@ pub type RunStream = Pin<Box<dyn Stream<Item = Result<RunEvent, AgentError>> + S
 /// Runs `agent` on a conversation and streams what happens.
 ///
 /// `input` is the conversation so far (without the system message: the agent renders its
-/// instructions from `ctx`). It is cut to the agent's history window first. Nothing happens until
+/// instructions from `ctx`). Tool calls without a result get an error result (see
+/// [`answer_unanswered_tool_calls`]), then the input is cut to the agent's history window.
+/// To continue after a client tool call, append the client's result as a tool message. Nothing happens until
 /// the stream is polled.
 pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunStream {
     let agent = agent.clone();
@@ -145,7 +147,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             .collect();
         let tool_definitions = agent.tool_definitions();
         let instructions = agent.instructions.render(&ctx);
-        let mut history = keep_last_items(&input, agent.history_items);
+        let mut history = keep_last_items(&answer_unanswered_tool_calls(input), agent.history_items);
         let mut new_messages: Vec<Message> = Vec::new();
         let mut usage_total = Usage::default();
         let mut next_id = 0usize;

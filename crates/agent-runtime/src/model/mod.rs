@@ -224,7 +224,8 @@ pub enum ModelEvent {
     ReasoningDelta(String),
     /// Progress on a tool call that is still being generated.
     ToolCallDelta {
-        /// Position of the call within this answer.
+        /// Identifies the call within this answer (its position among the calls for Chat
+        /// Completions, its output index for the Responses API); stable across its deltas.
         index: usize,
         /// The call id, when this delta carries it.
         id: Option<String>,

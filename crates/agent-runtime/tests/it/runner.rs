@@ -602,3 +602,39 @@ async fn the_demo_model_streams_and_calls_a_task_tool_offline() {
     assert!(chat_only.final_output.contains("demo model"));
     assert_eq!(chat_only.turns, 1);
 }
+
+#[tokio::test]
+async fn a_client_tool_result_continues_the_run_and_lost_results_do_not_break_it() {
+    let server = FakeOpenAi::start().await;
+    server.push_turn(ScriptedTurn::text("Page opened."));
+    server.push_turn(ScriptedTurn::text("Still here."));
+    let agent = Agent::new("helper", chat(&server)).with_client_tool(ToolDefinition {
+        name: "open_page".into(),
+        description: "Opens a page.".into(),
+        parameters: schema(),
+    });
+    let pending = Message::Assistant {
+        content: None,
+        tool_calls: vec![call("c9", "open_page", "{}")],
+    };
+
+    let answered = vec![
+        Message::user("open it"),
+        pending.clone(),
+        Message::tool_result("c9", "opened"),
+    ];
+    let (_, result) = finished(&agent, answered).await;
+    assert_eq!(result.final_output, "Page opened.");
+
+    // The client never answered: the model gets an error result instead of a 400 from the vendor.
+    let (_, result) = finished(
+        &agent,
+        vec![Message::user("open it"), pending, Message::user("hello?")],
+    )
+    .await;
+    assert_eq!(result.final_output, "Still here.");
+    let sent = server.requests()[1].conversation().to_vec();
+    assert_eq!(sent[2]["role"], "tool");
+    assert_eq!(sent[2]["tool_call_id"], "c9");
+    assert_eq!(sent[3]["content"], "hello?");
+}

@@ -1,0 +1,121 @@
+//! Integration tests: the fake server over real sockets, in-process and as the `fake-openai`
+//! process the server's end-to-end tests start.
+
+use std::time::Duration;
+
+use serde_json::json;
+use test_support::{FakeOpenAi, ScriptedTurn};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Sends one HTTP/1.1 POST and returns the raw response (status line, headers, body).
+async fn post(address: &str, path: &str, body: &serde_json::Value) -> String {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer sk-fake\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
+
+#[tokio::test]
+async fn serves_scripted_turns_in_order_and_records_requests() {
+    let server = FakeOpenAi::start().await;
+    server.push_turn(ScriptedTurn::text("first answer"));
+    server.push_turn(ScriptedTurn::http_error(503, "busy").with_retry_after(2));
+    let address = server.address().to_string();
+    let request =
+        json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+
+    let first = tokio::time::timeout(PATIENCE, post(&address, "/v1/chat/completions", &request))
+        .await
+        .expect("in time");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(
+        first
+            .to_ascii_lowercase()
+            .contains("content-type: text/event-stream")
+    );
+    assert!(first.contains(r#""content":"first ""#) && first.contains("data: [DONE]"));
+    assert!(
+        !first.contains(r#""usage":"#),
+        "usage only when stream_options asks for it"
+    );
+
+    let second = post(&address, "/v1/chat/completions", &request).await;
+    assert!(second.starts_with("HTTP/1.1 503"), "{second}");
+    assert!(second.to_ascii_lowercase().contains("retry-after: 2"));
+
+    let third = post(&address, "/v1/chat/completions", &request).await;
+    assert!(
+        third.starts_with("HTTP/1.1 500"),
+        "an empty script fails loudly: {third}"
+    );
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[0].header("Authorization"), Some("Bearer sk-fake"));
+    assert_eq!(requests[0].body, request);
+}
+
+#[tokio::test]
+async fn the_fake_openai_binary_echoes_in_both_wire_formats() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fake-openai"))
+        .args(["--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("the binary reports its address in time")
+        .expect("readable stdout")
+        .expect("a line");
+    let base_url = line
+        .strip_prefix("listening on ")
+        .expect("the announced format");
+    let address = base_url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/v1"))
+        .expect("http://ADDRESS/v1");
+    assert!(address.starts_with("127.0.0.1:"));
+
+    let chat = post(
+        address,
+        "/v1/chat/completions",
+        &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hello fake world"}]}),
+    )
+    .await;
+    for word in ["You ", "said: ", "hello ", "fake ", "world"] {
+        assert!(
+            chat.contains(&format!(r#""content":"{word}""#)),
+            "missing {word:?} in {chat}"
+        );
+    }
+    let responses = post(
+        address,
+        "/v1/responses",
+        &json!({"model": "m", "stream": true, "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi there"}]}
+        ]}),
+    )
+    .await;
+    assert!(
+        responses.contains("event: response.output_text.delta"),
+        "{responses}"
+    );
+    assert!(responses.contains(r#""delta":"there""#));
+    assert!(responses.contains("event: response.completed"));
+
+    child.kill().await.expect("the child stops");
+}
