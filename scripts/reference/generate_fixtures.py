@@ -712,7 +712,7 @@ inputs: dict[str, dict[str, tuple[TypeAdapter, Any]]] = {
             "type": "structured_input", "id": "s", "thread_id": "t", "created_at": "2025-01-02T03:04:05Z",
             "inputs": [{"type": "multiple_choice", "id": "a", "question": "q", "options": []}]}),
         "user_message_defaults": (item_adapter, {
-            "type": "user_message", "id": "u", "thread_id": "t", "created_at": "2025-01-02T03:04:05.5+01:00",
+            "type": "user_message", "id": "u", "thread_id": "t", "created_at": "2025-01-02T03:04:05.5Z",
             "content": [{"type": "input_text", "text": "x"}], "inference_options": {}}),
         "assistant_content_defaults": (item_adapter, {
             "type": "assistant_message", "id": "a", "thread_id": "t", "created_at": "2025-01-02T03:04:05Z",

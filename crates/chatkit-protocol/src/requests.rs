@@ -83,8 +83,7 @@ pub enum ChatKitRequest {
     /// List the caller's threads.
     #[serde(rename = "threads.list")]
     ThreadsList {
-        /// Parameters.
-        #[serde(default)]
+        /// Parameters (required, as in the reference, even though every one has a default).
         params: ThreadListParams,
         /// Integration metadata.
         #[serde(default)]
@@ -165,13 +164,55 @@ pub enum ChatKitRequest {
 }
 
 impl ChatKitRequest {
-    /// Parses a request body, naming the offending field on failure.
+    /// Every request `type`, the six streaming ones first.
+    pub const KINDS: [&'static str; 16] = [
+        "threads.create",
+        "threads.add_user_message",
+        "threads.add_client_tool_output",
+        "threads.add_structured_input",
+        "threads.retry_after_item",
+        "threads.custom_action",
+        "threads.get_by_id",
+        "threads.list",
+        "items.list",
+        "items.feedback",
+        "attachments.create",
+        "attachments.delete",
+        "threads.update",
+        "threads.delete",
+        "input.transcribe",
+        "threads.sync_custom_action",
+    ];
+
+    /// Whether a request `type` answers with a stream of events, without parsing the request.
+    /// `None` for a `type` that is not a request type.
+    pub fn kind_is_streaming(kind: &str) -> Option<bool> {
+        let index = Self::KINDS.iter().position(|known| *known == kind)?;
+        Some(index < 6)
+    }
+
+    /// Parses a request body. On failure the message names what is wrong: the field's path
+    /// (`params.input.content[0]: unknown variant ...`, `params: missing field ...`) or the
+    /// unknown `type` value.
     pub fn from_slice(body: &[u8]) -> Result<Self, ProtocolError> {
         let mut de = serde_json::Deserializer::from_slice(body);
-        let request: Self =
-            serde_path_to_error::deserialize(&mut de).map_err(ProtocolError::from_path_error)?;
+        let request = match serde_path_to_error::deserialize::<_, Self>(&mut de) {
+            Ok(request) => request,
+            Err(err) => {
+                let error = ProtocolError::from_path_error(err);
+                if matches!(error, ProtocolError::MalformedJson(_)) {
+                    return Err(error);
+                }
+                // The derived deserializer buffers the body to find the `type` tag first, which
+                // loses the path of the failing field; find it again on the failure path only.
+                return Err(serde_json::from_slice::<Value>(body)
+                    .ok()
+                    .and_then(|value| explain_invalid_request(&value))
+                    .unwrap_or(error));
+            }
+        };
         de.end()
-            .map_err(|err| ProtocolError::InvalidRequest(err.to_string()))?;
+            .map_err(|err| ProtocolError::MalformedJson(err.to_string()))?;
         Ok(request)
     }
 
@@ -255,6 +296,85 @@ impl ChatKitRequest {
     }
 }
 
+/// Finds what makes `value` an invalid request and says where, or `None` when it cannot tell.
+fn explain_invalid_request(value: &Value) -> Option<ProtocolError> {
+    let invalid = |message: String| Some(ProtocolError::InvalidRequest(message));
+    let Value::Object(body) = value else {
+        return invalid("a request must be a JSON object".to_owned());
+    };
+    let kind = match body.get("type") {
+        None => return invalid("missing field `type`".to_owned()),
+        Some(Value::String(kind)) => kind.as_str(),
+        Some(other) => return invalid(format!("type: expected a string, got `{other}`")),
+    };
+    if ChatKitRequest::kind_is_streaming(kind).is_none() {
+        return invalid(format!(
+            "type: unknown request type `{kind}`, expected one of {}",
+            ChatKitRequest::KINDS.join(", ")
+        ));
+    }
+    if let Some(metadata) = body.get("metadata")
+        && let Err(error) = explain::<RequestMetadata>(metadata)
+    {
+        return invalid(format!("metadata: {error}"));
+    }
+    let Some(params) = body.get("params") else {
+        return invalid("missing field `params`".to_owned());
+    };
+    let explained = match kind {
+        "threads.create" => explain::<ThreadCreateParams>(params),
+        "threads.add_user_message" => explain::<ThreadAddUserMessageParams>(params),
+        "threads.add_client_tool_output" => explain::<ThreadAddClientToolOutputParams>(params),
+        "threads.add_structured_input" => explain::<ThreadAddStructuredInputParams>(params),
+        "threads.retry_after_item" => explain::<ThreadRetryAfterItemParams>(params),
+        "threads.custom_action" | "threads.sync_custom_action" => {
+            explain::<ThreadCustomActionParams>(params)
+        }
+        "threads.get_by_id" => explain::<ThreadGetByIdParams>(params),
+        "threads.list" => explain::<ThreadListParams>(params),
+        "items.list" => explain::<ItemsListParams>(params),
+        "items.feedback" => explain::<ItemFeedbackParams>(params),
+        "attachments.create" => explain::<AttachmentCreateParams>(params),
+        "attachments.delete" => explain::<AttachmentDeleteParams>(params),
+        "threads.update" => explain::<ThreadUpdateParams>(params),
+        "threads.delete" => explain::<ThreadDeleteParams>(params),
+        "input.transcribe" => explain::<InputTranscribeParams>(params),
+        _ => Ok(()),
+    };
+    match explained {
+        Err(error) => invalid(format!("params{error}")),
+        Ok(()) => None,
+    }
+}
+
+/// Deserializes `value` as `T` only to describe the failure: `.field[0].other: message`, or
+/// `: message` for a failure of `value` itself.
+fn explain<T: serde::de::DeserializeOwned>(value: &Value) -> Result<(), String> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let path = err.path().to_string();
+            let path = if path == "." {
+                String::new()
+            } else if path.starts_with('[') {
+                path
+            } else {
+                format!(".{path}")
+            };
+            let message = err.into_inner().to_string();
+            // serde reports a missing field at its parent's path; name the field itself.
+            if let Some(field) = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split_once('`'))
+                .map(|(field, _)| field)
+            {
+                return Err(format!("{path}.{field}: missing required field"));
+            }
+            Err(format!("{path}: {message}"))
+        }
+    }
+}
+
 /// A user message as the composer submits it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserMessageInput {
@@ -290,8 +410,8 @@ pub struct ThreadAddUserMessageParams {
 pub struct ThreadAddClientToolOutputParams {
     /// Target thread.
     pub thread_id: String,
-    /// The tool's output, any JSON.
-    #[serde(default)]
+    /// The tool's output, any JSON (`null` is omitted on output, as the reference does).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub result: Value,
 }
 

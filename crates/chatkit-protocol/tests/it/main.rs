@@ -1,3 +1,4 @@
 //! Integration tests of the protocol types.
 
 mod captures;
+mod golden;
