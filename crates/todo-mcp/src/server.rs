@@ -133,13 +133,12 @@ fn not_found(task_id: i64) -> CallToolResult {
     ))])
 }
 
-fn check_user(user_id: &str) -> Result<(), CallToolResult> {
-    if user_id.trim().is_empty() {
-        return Err(CallToolResult::error(vec![ContentBlock::text(
-            "user_id must not be empty",
-        )]));
-    }
-    Ok(())
+/// The error result for a missing user id, so no tool ever acts for an empty user.
+fn missing_user(user_id: &str) -> Option<CallToolResult> {
+    user_id
+        .trim()
+        .is_empty()
+        .then(|| CallToolResult::error(vec![ContentBlock::text("user_id must not be empty")]))
 }
 
 #[tool_router]
@@ -168,7 +167,7 @@ impl TodoServer {
         &self,
         Parameters(args): Parameters<AddTaskArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if let Err(result) = check_user(&args.user_id) {
+        if let Some(result) = missing_user(&args.user_id) {
             return Ok(result);
         }
         if args.title.trim().is_empty() {
@@ -193,7 +192,7 @@ impl TodoServer {
         &self,
         Parameters(args): Parameters<ListTasksArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if let Err(result) = check_user(&args.user_id) {
+        if let Some(result) = missing_user(&args.user_id) {
             return Ok(result);
         }
         let filter = match args.status {
@@ -214,7 +213,7 @@ impl TodoServer {
         &self,
         Parameters(args): Parameters<TaskIdArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if let Err(result) = check_user(&args.user_id) {
+        if let Some(result) = missing_user(&args.user_id) {
             return Ok(result);
         }
         let task = self
@@ -233,7 +232,7 @@ impl TodoServer {
         &self,
         Parameters(args): Parameters<UpdateTaskArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if let Err(result) = check_user(&args.user_id) {
+        if let Some(result) = missing_user(&args.user_id) {
             return Ok(result);
         }
         if args
@@ -265,7 +264,7 @@ impl TodoServer {
         &self,
         Parameters(args): Parameters<TaskIdArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if let Err(result) = check_user(&args.user_id) {
+        if let Some(result) = missing_user(&args.user_id) {
             return Ok(result);
         }
         let deleted = self
@@ -285,7 +284,7 @@ impl TodoServer {
         &self,
         Parameters(args): Parameters<UserArgs>,
     ) -> Result<CallToolResult, ErrorData> {
-        if let Err(result) = check_user(&args.user_id) {
+        if let Some(result) = missing_user(&args.user_id) {
             return Ok(result);
         }
         let (pending, completed) = self

@@ -266,7 +266,7 @@ mod tests {
         );
         assert_eq!(
             store.list("bob", StatusFilter::All).await.expect("list"),
-            [bob_task.clone()]
+            std::slice::from_ref(&bob_task)
         );
         assert_eq!(store.counts("alice").await.expect("counts"), (1, 1));
         assert_eq!(store.counts("nobody").await.expect("counts"), (0, 0));
