@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use chatkit_migration::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::{ConnectOptions, Database};
 
-const USAGE: &str = "usage: chatkit-migration [--database-url URL] [--schema NAME] <up|down|status|fresh>
+const USAGE: &str =
+    "usage: chatkit-migration [--database-url URL] [--schema NAME] <up|down|status|fresh>
 
   --database-url URL  database to migrate (default: $CHATKIT_DATABASE_URL, then $DATABASE_URL),
                       e.g. sqlite://chatkit.db?mode=rwc or postgres://user@host/db

@@ -1,1 +1,19 @@
-//! Persistence of ChatKit threads, items, attachments and feedback (memory, SQLite, PostgreSQL).
+#![doc = include_str!("../README.md")]
+
+mod attachments;
+#[cfg(feature = "test-utils")]
+pub mod conformance;
+mod context;
+mod error;
+mod ids;
+mod memory;
+mod sql;
+mod store;
+
+pub use attachments::{AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig};
+pub use context::StoreContext;
+pub use error::{RecordKind, StoreError};
+pub use ids::{ID_RANDOM_CHARS, ItemIdKind, generate_id};
+pub use memory::MemoryStore;
+pub use sql::{SeaOrmStore, SqlBackend, StoreConfig};
+pub use store::Store;

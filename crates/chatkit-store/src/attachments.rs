@@ -1,0 +1,235 @@
+//! Where attachment bytes live: the `AttachmentStore` trait and a local-disk implementation.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chatkit_protocol::attachments::UploadMethod;
+use chatkit_protocol::{
+    Attachment, AttachmentBase, AttachmentCreateParams, AttachmentUploadDescriptor, FileAttachment,
+    ImageAttachment,
+};
+use sha2::{Digest, Sha256};
+
+use crate::{ItemIdKind, RecordKind, StoreContext, StoreError, generate_id};
+
+/// Storage of attachment bytes, mirroring the reference's `AttachmentStore`. The metadata lives
+/// in the [`Store`](crate::Store); the engine calls both (create here then
+/// [`Store::save_attachment`](crate::Store::save_attachment); delete in both places).
+///
+/// Uploads are two-phase: [`create_attachment`](AttachmentStore::create_attachment) returns an
+/// attachment whose `upload_descriptor` tells the client where to send the bytes, and the
+/// server's upload endpoint hands them to [`write_bytes`](AttachmentStore::write_bytes). Bytes are
+/// kept per owner: one owner can never read, overwrite or delete another's.
+#[async_trait]
+pub trait AttachmentStore: Send + Sync {
+    /// A new attachment id (`atc_...`). Pure.
+    fn generate_attachment_id(&self, mime_type: &str, ctx: &StoreContext) -> String {
+        let _ = (mime_type, ctx);
+        generate_id(ItemIdKind::Attachment)
+    }
+
+    /// Starts a two-phase upload: an image or file attachment (by MIME type) with an upload
+    /// descriptor. Files larger than the store accepts are [`StoreError::InvalidInput`].
+    async fn create_attachment(
+        &self,
+        params: &AttachmentCreateParams,
+        ctx: &StoreContext,
+    ) -> Result<Attachment, StoreError>;
+
+    /// Stores the uploaded bytes of the owner's attachment, replacing earlier bytes.
+    async fn write_bytes(
+        &self,
+        attachment_id: &str,
+        bytes: &[u8],
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError>;
+
+    /// The bytes of the owner's attachment ([`StoreError::NotFound`] before the upload).
+    async fn read_bytes(
+        &self,
+        attachment_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<Vec<u8>, StoreError>;
+
+    /// Deletes the bytes of the owner's attachment ([`StoreError::NotFound`] if there are none).
+    async fn delete_attachment(
+        &self,
+        attachment_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError>;
+}
+
+/// Settings of a [`LocalDiskAttachmentStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalDiskConfig {
+    /// Directory holding the bytes (one sub-directory per owner, named by a hash of the owner).
+    pub root: PathBuf,
+    /// Public base URL of the server's upload endpoint; the descriptor URL is
+    /// `{upload_base_url}/{attachment_id}` with method `PUT`.
+    pub upload_base_url: String,
+    /// Public base URL where images are served; an image's `preview_url` is
+    /// `{preview_base_url}/{attachment_id}`.
+    pub preview_base_url: String,
+    /// Largest accepted file, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for LocalDiskConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("attachments"),
+            upload_base_url: "/attachments".to_owned(),
+            preview_base_url: "/attachments".to_owned(),
+            max_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// An [`AttachmentStore`] on the local file system, for single-server deployments.
+///
+/// Files sit at `root/<sha256(owner)>/<attachment id>`; ids are checked to be plain
+/// `[a-z0-9_]` names, so no id can climb out of its owner's directory. Writes go to a temporary
+/// file that is renamed into place, so a reader never sees half an upload.
+#[derive(Debug, Clone)]
+pub struct LocalDiskAttachmentStore {
+    config: LocalDiskConfig,
+}
+
+impl LocalDiskAttachmentStore {
+    /// A store writing under `config.root` (created on first write).
+    pub fn new(config: LocalDiskConfig) -> Self {
+        Self { config }
+    }
+
+    fn owner_dir(&self, ctx: &StoreContext) -> PathBuf {
+        let digest = Sha256::digest(ctx.owner_id.as_bytes());
+        self.config.root.join(hex::encode(digest))
+    }
+
+    fn path(&self, attachment_id: &str, ctx: &StoreContext) -> Result<PathBuf, StoreError> {
+        let plain = !attachment_id.is_empty()
+            && attachment_id.len() <= 128
+            && attachment_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !plain {
+            return Err(StoreError::not_found(RecordKind::Attachment, attachment_id));
+        }
+        Ok(self.owner_dir(ctx).join(attachment_id))
+    }
+}
+
+fn io_error(error: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("attachment file system: {error}"))
+}
+
+fn not_found_or(error: std::io::Error, id: &str) -> StoreError {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        StoreError::not_found(RecordKind::Attachment, id)
+    } else {
+        io_error(error)
+    }
+}
+
+async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let directory = path
+        .parent()
+        .ok_or_else(|| StoreError::Backend("attachment path has no parent".to_owned()))?;
+    tokio::fs::create_dir_all(directory)
+        .await
+        .map_err(io_error)?;
+    let temporary = directory.join(format!(".upload-{}", generate_id(ItemIdKind::Attachment)));
+    tokio::fs::write(&temporary, bytes)
+        .await
+        .map_err(io_error)?;
+    if let Err(error) = tokio::fs::rename(&temporary, path).await {
+        // Best effort: a leftover temporary file is harmless but should not pile up.
+        let _ = tokio::fs::remove_file(&temporary).await;
+        return Err(io_error(error));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl AttachmentStore for LocalDiskAttachmentStore {
+    #[tracing::instrument(name = "attachments.create", skip_all)]
+    async fn create_attachment(
+        &self,
+        params: &AttachmentCreateParams,
+        ctx: &StoreContext,
+    ) -> Result<Attachment, StoreError> {
+        let size = u64::try_from(params.size)
+            .map_err(|_| StoreError::InvalidInput("attachment size is negative".to_owned()))?;
+        if size > self.config.max_bytes {
+            return Err(StoreError::InvalidInput(format!(
+                "attachment of {size} bytes exceeds the limit of {} bytes",
+                self.config.max_bytes
+            )));
+        }
+        let id = self.generate_attachment_id(&params.mime_type, ctx);
+        let base = AttachmentBase {
+            id: id.clone(),
+            name: params.name.clone(),
+            mime_type: params.mime_type.clone(),
+            upload_descriptor: Some(AttachmentUploadDescriptor {
+                url: format!("{}/{id}", self.config.upload_base_url.trim_end_matches('/')),
+                method: UploadMethod::Put,
+                headers: Default::default(),
+            }),
+            thread_id: None,
+            metadata: None,
+        };
+        Ok(if params.mime_type.starts_with("image/") {
+            Attachment::Image(ImageAttachment {
+                preview_url: format!(
+                    "{}/{id}",
+                    self.config.preview_base_url.trim_end_matches('/')
+                ),
+                base,
+            })
+        } else {
+            Attachment::File(FileAttachment { base })
+        })
+    }
+
+    #[tracing::instrument(name = "attachments.write", skip_all, fields(attachment.id = %attachment_id, size_bytes = bytes.len()))]
+    async fn write_bytes(
+        &self,
+        attachment_id: &str,
+        bytes: &[u8],
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        if bytes.len() as u64 > self.config.max_bytes {
+            return Err(StoreError::InvalidInput(format!(
+                "attachment of {} bytes exceeds the limit of {} bytes",
+                bytes.len(),
+                self.config.max_bytes
+            )));
+        }
+        let path = self.path(attachment_id, ctx)?;
+        write_atomically(&path, bytes).await
+    }
+
+    async fn read_bytes(
+        &self,
+        attachment_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<Vec<u8>, StoreError> {
+        let path = self.path(attachment_id, ctx)?;
+        tokio::fs::read(&path)
+            .await
+            .map_err(|error| not_found_or(error, attachment_id))
+    }
+
+    #[tracing::instrument(name = "attachments.delete", skip_all, fields(attachment.id = %attachment_id))]
+    async fn delete_attachment(
+        &self,
+        attachment_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        let path = self.path(attachment_id, ctx)?;
+        tokio::fs::remove_file(&path)
+            .await
+            .map_err(|error| not_found_or(error, attachment_id))
+    }
+}

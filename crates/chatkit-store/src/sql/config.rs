@@ -1,0 +1,57 @@
+//! Connection settings of the SQL store.
+
+use std::time::Duration;
+
+/// How [`SeaOrmStore::connect`](crate::SeaOrmStore::connect) reaches its database. Only the
+/// binary reads files and environment variables; it fills this struct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/file.db?mode=rwc` (creates the file) or
+    /// `postgres://user:password@host:5432/database`. `sqlite::memory:` works but keeps a single
+    /// connection, since every SQLite in-memory connection is a database of its own.
+    pub url: String,
+    /// Upper bound of the connection pool. SQLite writes are serialized in process whatever the
+    /// pool size; extra connections serve concurrent reads (WAL lets them run beside a writer).
+    pub max_connections: u32,
+    /// Connections the pool keeps open when idle.
+    pub min_connections: u32,
+    /// How long a call waits for a pooled connection before failing with
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable).
+    pub acquire_timeout: Duration,
+    /// Idle connections above `min_connections` are closed after this long (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// How long SQLite waits for a lock held by another process (another server, a migration,
+    /// an operator's `sqlite3` shell) before failing.
+    pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL schema to use (it becomes the connections' `search_path`); `None` uses the
+    /// server's default (`public`). Letters, digits and `_` only.
+    pub postgres_schema: Option<String>,
+    /// Run pending migrations when connecting. Turn it off when operators migrate with the
+    /// `chatkit-migration` binary before a rollout.
+    pub run_migrations: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://chatkit.db?mode=rwc".to_owned(),
+            max_connections: 10,
+            min_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(600)),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            postgres_schema: None,
+            run_migrations: true,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The defaults with another URL.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+}
