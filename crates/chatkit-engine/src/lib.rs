@@ -1,1 +1,21 @@
-//! The ChatKit request engine: dispatch of every request type and the streaming pipeline.
+#![doc = include_str!("../README.md")]
+
+mod agent_server;
+pub mod bridge;
+mod context;
+mod engine;
+mod error;
+mod locks;
+mod pipeline;
+mod server;
+mod stream;
+
+pub use agent_server::{AgentServer, AgentServerConfig};
+pub use bridge::ToolDisplay;
+pub use context::{RequestContext, ThreadHandle};
+pub use engine::{CancelPolicy, Engine, EngineConfig, Response};
+pub use error::EngineError;
+pub use server::{
+    AudioInput, CANCELLED_NOTE, ChatKitServer, EventStream, Turn, save_cancelled_partial,
+};
+pub use stream::EventReceiver;

@@ -1,0 +1,525 @@
+//! The bridge from the agent runtime to ChatKit: thread items become model input, and run events
+//! become ChatKit events, as the reference's `stream_agent_response` does.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use agent_runtime::{AgentError, Message, RunEvent, ToolCall, ToolOutput, UserContent};
+use chatkit_protocol::events::ThreadItemUpdate;
+use chatkit_protocol::items::{StatusIndicator, WorkflowKind, WorkflowSummary};
+use chatkit_protocol::{
+    AssistantMessageContent, AssistantMessageItem, ClientToolCallItem, ClientToolCallStatus,
+    HiddenContextItem, Task, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageContent,
+    Workflow, WorkflowItem,
+};
+use chatkit_store::{ItemIdKind, Store, StoreContext};
+use serde_json::{Map, Value, json};
+
+use crate::error::EngineError;
+
+/// The `type` of the hidden-context items that record a server-side tool call and its output, so
+/// that later turns show the model what its tools returned.
+pub const TOOL_CALL_CONTEXT: &str = "tool_call";
+
+/// How server-side tool calls are shown to the user. The reference shows nothing; users of it keep
+/// asking for a trace, so the default is a workflow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ToolDisplay {
+    /// A collapsible workflow with one task per call.
+    #[default]
+    Workflow,
+    /// A transient progress line per call.
+    Progress,
+    /// Nothing visible (the calls are still kept for the model's history).
+    Hidden,
+}
+
+/// Converts stored thread items (oldest first) into model input.
+///
+/// User and assistant messages map to their roles; completed client tool calls and recorded
+/// server tool calls to an assistant tool call plus its result; hidden context to a user-role note
+/// (as the reference does); widgets to a short note of what was shown. Pending client tool calls,
+/// workflows, tasks and end-of-turn markers carry nothing the model needs.
+pub fn items_to_messages(items: &[ThreadItem]) -> Vec<Message> {
+    let mut messages = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            ThreadItem::UserMessage(message) => {
+                let mut parts = Vec::new();
+                if let Some(quoted) = message
+                    .quoted_text
+                    .as_deref()
+                    .filter(|q| !q.trim().is_empty())
+                {
+                    parts.push(UserContent::Text {
+                        text: format!("The user is referring to this text:\n> {quoted}"),
+                    });
+                }
+                for part in &message.content {
+                    let text = match part {
+                        UserMessageContent::InputText { text } => text.clone(),
+                        UserMessageContent::InputTag(tag) => format!("@{}", tag.text),
+                        _ => continue,
+                    };
+                    parts.push(UserContent::Text { text });
+                }
+                for attachment in &message.attachments {
+                    match attachment {
+                        chatkit_protocol::Attachment::Image(image)
+                            if image.preview_url.starts_with("data:")
+                                || image.preview_url.starts_with("http") =>
+                        {
+                            parts.push(UserContent::Image {
+                                url: image.preview_url.clone(),
+                                detail: None,
+                            });
+                        }
+                        other => parts.push(UserContent::Text {
+                            text: format!(
+                                "[attached file: {} ({})]",
+                                other.base().name,
+                                other.base().mime_type
+                            ),
+                        }),
+                    }
+                }
+                if !parts.is_empty() {
+                    messages.push(Message::User { content: parts });
+                }
+            }
+            ThreadItem::AssistantMessage(message) => {
+                let text = message.text();
+                if !text.is_empty() {
+                    messages.push(Message::assistant(text));
+                }
+            }
+            ThreadItem::ClientToolCall(call) if call.status == ClientToolCallStatus::Completed => {
+                let call_id = call.call_id.clone();
+                messages.push(Message::Assistant {
+                    content: None,
+                    tool_calls: vec![ToolCall {
+                        id: call_id.clone(),
+                        name: call.name.clone(),
+                        arguments: Value::Object(call.arguments.clone()).to_string(),
+                    }],
+                });
+                let output = match &call.output {
+                    Some(Value::String(text)) => text.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                messages.push(Message::tool_result(call_id, output));
+            }
+            ThreadItem::HiddenContext(hidden) => {
+                if let Some((call, output)) = recorded_tool_call(&hidden.content) {
+                    messages.push(Message::Assistant {
+                        content: None,
+                        tool_calls: vec![call.clone()],
+                    });
+                    messages.push(Message::Tool {
+                        call_id: call.id,
+                        content: output.content,
+                        is_error: output.is_error,
+                    });
+                } else {
+                    let text = match &hidden.content {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    messages.push(Message::user(text));
+                }
+            }
+            ThreadItem::SdkHiddenContext(hidden) => {
+                messages.push(Message::user(hidden.content.clone()))
+            }
+            ThreadItem::Widget(widget) => {
+                let shown = widget
+                    .copy_text
+                    .clone()
+                    .unwrap_or_else(|| serde_json::to_string(&widget.widget).unwrap_or_default());
+                messages.push(Message::user(format!(
+                    "A widget was shown to the user: {shown}"
+                )));
+            }
+            _ => {}
+        }
+    }
+    messages
+}
+
+fn recorded_tool_call(content: &Value) -> Option<(ToolCall, ToolOutput)> {
+    let object = content.as_object()?;
+    if object.get("type")?.as_str()? != TOOL_CALL_CONTEXT {
+        return None;
+    }
+    let call = ToolCall {
+        id: object.get("call_id")?.as_str()?.to_owned(),
+        name: object.get("name")?.as_str()?.to_owned(),
+        arguments: object.get("arguments")?.as_str()?.to_owned(),
+    };
+    let output = ToolOutput {
+        content: object.get("output")?.as_str()?.to_owned(),
+        is_error: object
+            .get("is_error")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    Some((call, output))
+}
+
+/// Maps an agent failure to what the client sees: a retryable `stream.error` for provider
+/// trouble, a plain explanation when the run hit its turn limit.
+pub fn agent_error(err: AgentError) -> EngineError {
+    match err {
+        AgentError::MaxTurnsExceeded { max_turns } => EngineError::Custom {
+            message: format!(
+                "The assistant needed more than {max_turns} steps and stopped. Please try a simpler request."
+            ),
+            allow_retry: true,
+        },
+        other => {
+            tracing::warn!(error = %other, "the agent run failed");
+            EngineError::Stream {
+                code: chatkit_protocol::ErrorCode::StreamError,
+                allow_retry: true,
+            }
+        }
+    }
+}
+
+/// Turns run events into ChatKit events for one thread, keeping the state that ties them together
+/// (item ids, open workflows).
+pub struct EventBridge<'a> {
+    store: &'a dyn Store,
+    thread: ThreadMetadata,
+    sctx: StoreContext,
+    thread_id: String,
+    display: ToolDisplay,
+    messages: HashMap<String, AssistantMessageItem>,
+    reasoning: Option<OpenWorkflow>,
+    tools: Option<OpenWorkflow>,
+    tool_tasks: HashMap<String, usize>,
+}
+
+struct OpenWorkflow {
+    item: WorkflowItem,
+    started: Instant,
+    text: String,
+}
+
+impl<'a> EventBridge<'a> {
+    /// A bridge for a response on `thread_id`.
+    pub fn new(
+        store: &'a dyn Store,
+        thread: ThreadMetadata,
+        sctx: StoreContext,
+        display: ToolDisplay,
+    ) -> Self {
+        Self {
+            store,
+            thread_id: thread.id.clone(),
+            thread,
+            sctx,
+            display,
+            messages: HashMap::new(),
+            reasoning: None,
+            tools: None,
+            tool_tasks: HashMap::new(),
+        }
+    }
+
+    fn new_id(&self, kind: ItemIdKind) -> String {
+        self.store.generate_item_id(kind, &self.thread, &self.sctx)
+    }
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chatkit_protocol::time::now()
+    }
+
+    fn open_workflow(&self, kind: WorkflowKind) -> OpenWorkflow {
+        OpenWorkflow {
+            item: WorkflowItem {
+                id: self.new_id(ItemIdKind::Workflow),
+                thread_id: self.thread_id.clone(),
+                created_at: Self::now(),
+                workflow: Workflow {
+                    kind,
+                    tasks: Vec::new(),
+                    summary: None,
+                    expanded: false,
+                },
+            },
+            started: Instant::now(),
+            text: String::new(),
+        }
+    }
+
+    /// Closes the open workflows (reasoning ends when the answer or a tool call starts).
+    fn close_reasoning(&mut self, out: &mut Vec<ThreadStreamEvent>) {
+        if let Some(mut open) = self.reasoning.take() {
+            open.item.workflow.summary = Some(WorkflowSummary::Duration {
+                duration: open.started.elapsed().as_secs() as i64,
+            });
+            out.push(ThreadStreamEvent::ThreadItemDone {
+                item: ThreadItem::Workflow(open.item),
+            });
+        }
+    }
+
+    fn close_tools(&mut self, out: &mut Vec<ThreadStreamEvent>) {
+        if let Some(mut open) = self.tools.take() {
+            let count = open.item.workflow.tasks.len();
+            open.item.workflow.summary = Some(WorkflowSummary::Custom {
+                title: if count == 1 {
+                    "Used 1 tool".to_owned()
+                } else {
+                    format!("Used {count} tools")
+                },
+                icon: None,
+            });
+            self.tool_tasks.clear();
+            out.push(ThreadStreamEvent::ThreadItemDone {
+                item: ThreadItem::Workflow(open.item),
+            });
+        }
+    }
+
+    /// Closes everything still open; call when the run ends.
+    pub fn finish(&mut self) -> Vec<ThreadStreamEvent> {
+        let mut out = Vec::new();
+        self.close_reasoning(&mut out);
+        self.close_tools(&mut out);
+        out
+    }
+
+    /// The ChatKit events for one run event.
+    pub fn on_event(&mut self, event: RunEvent) -> Vec<ThreadStreamEvent> {
+        let mut out = Vec::new();
+        match event {
+            RunEvent::MessageStarted { message_id } => {
+                self.close_reasoning(&mut out);
+                self.close_tools(&mut out);
+                let item = AssistantMessageItem {
+                    id: self.new_id(ItemIdKind::Message),
+                    thread_id: self.thread_id.clone(),
+                    created_at: Self::now(),
+                    content: Vec::new(),
+                };
+                out.push(ThreadStreamEvent::ThreadItemAdded {
+                    item: ThreadItem::AssistantMessage(item.clone()),
+                });
+                out.push(ThreadStreamEvent::ThreadItemUpdated {
+                    item_id: item.id.clone(),
+                    update: ThreadItemUpdate::AssistantMessageContentPartAdded {
+                        content_index: 0,
+                        content: AssistantMessageContent::text(""),
+                    },
+                });
+                self.messages.insert(message_id, item);
+            }
+            RunEvent::TextDelta { message_id, delta } => {
+                if let Some(item) = self.messages.get(&message_id) {
+                    out.push(ThreadStreamEvent::ThreadItemUpdated {
+                        item_id: item.id.clone(),
+                        update: ThreadItemUpdate::AssistantMessageContentPartTextDelta {
+                            content_index: 0,
+                            delta,
+                        },
+                    });
+                }
+            }
+            RunEvent::MessageDone { message_id, text } => {
+                if let Some(mut item) = self.messages.remove(&message_id) {
+                    let content = AssistantMessageContent::text(text);
+                    out.push(ThreadStreamEvent::ThreadItemUpdated {
+                        item_id: item.id.clone(),
+                        update: ThreadItemUpdate::AssistantMessageContentPartDone {
+                            content_index: 0,
+                            content: content.clone(),
+                        },
+                    });
+                    item.content = vec![content];
+                    out.push(ThreadStreamEvent::ThreadItemDone {
+                        item: ThreadItem::AssistantMessage(item),
+                    });
+                }
+            }
+            RunEvent::ReasoningStarted { .. } if self.reasoning.is_none() => {
+                let open = self.open_workflow(WorkflowKind::Reasoning);
+                out.push(ThreadStreamEvent::ThreadItemAdded {
+                    item: ThreadItem::Workflow(open.item.clone()),
+                });
+                self.reasoning = Some(open);
+            }
+            RunEvent::ReasoningDelta { delta, .. } => {
+                if self.reasoning.is_none() {
+                    let open = self.open_workflow(WorkflowKind::Reasoning);
+                    out.push(ThreadStreamEvent::ThreadItemAdded {
+                        item: ThreadItem::Workflow(open.item.clone()),
+                    });
+                    self.reasoning = Some(open);
+                }
+                if let Some(open) = self.reasoning.as_mut() {
+                    open.text.push_str(&delta);
+                    out.push(thought_update(open));
+                }
+            }
+            RunEvent::ReasoningDone { text, .. } => {
+                if let Some(open) = self.reasoning.as_mut() {
+                    if open.text != text && !text.is_empty() {
+                        open.text = text;
+                        out.push(thought_update(open));
+                    }
+                    if let Some(Task::Thought {
+                        status_indicator, ..
+                    }) = open.item.workflow.tasks.last_mut()
+                    {
+                        *status_indicator = StatusIndicator::Complete;
+                    }
+                }
+            }
+            RunEvent::ToolCallStarted { call } => {
+                self.close_reasoning(&mut out);
+                match self.display {
+                    ToolDisplay::Workflow => {
+                        if self.tools.is_none() {
+                            let open = self.open_workflow(WorkflowKind::Custom);
+                            out.push(ThreadStreamEvent::ThreadItemAdded {
+                                item: ThreadItem::Workflow(open.item.clone()),
+                            });
+                            self.tools = Some(open);
+                        }
+                        if let Some(open) = self.tools.as_mut() {
+                            let task = Task::Custom {
+                                status_indicator: StatusIndicator::Loading,
+                                title: Some(format!("Running {}", call.name)),
+                                icon: Some("bolt".to_owned()),
+                                content: None,
+                            };
+                            let index = open.item.workflow.tasks.len();
+                            open.item.workflow.tasks.push(task.clone());
+                            self.tool_tasks.insert(call.id.clone(), index);
+                            out.push(ThreadStreamEvent::ThreadItemUpdated {
+                                item_id: open.item.id.clone(),
+                                update: ThreadItemUpdate::WorkflowTaskAdded {
+                                    task_index: index as i64,
+                                    task,
+                                },
+                            });
+                        }
+                    }
+                    ToolDisplay::Progress => out.push(ThreadStreamEvent::ProgressUpdate {
+                        icon: Some("bolt".to_owned()),
+                        text: format!("Running {}…", call.name),
+                    }),
+                    ToolDisplay::Hidden => {}
+                }
+            }
+            RunEvent::ToolCallFinished { call, output } => {
+                if let (Some(open), Some(index)) =
+                    (self.tools.as_mut(), self.tool_tasks.get(&call.id).copied())
+                {
+                    let task = Task::Custom {
+                        status_indicator: StatusIndicator::Complete,
+                        title: Some(if output.is_error {
+                            format!("{} failed", call.name)
+                        } else {
+                            format!("Ran {}", call.name)
+                        }),
+                        icon: Some(
+                            if output.is_error {
+                                "circle-question"
+                            } else {
+                                "check"
+                            }
+                            .to_owned(),
+                        ),
+                        content: None,
+                    };
+                    if let Some(slot) = open.item.workflow.tasks.get_mut(index) {
+                        *slot = task.clone();
+                    }
+                    out.push(ThreadStreamEvent::ThreadItemUpdated {
+                        item_id: open.item.id.clone(),
+                        update: ThreadItemUpdate::WorkflowTaskUpdated {
+                            task_index: index as i64,
+                            task,
+                        },
+                    });
+                }
+                // The call and its output are kept (hidden) so that later turns show the model
+                // what its tools returned.
+                out.push(ThreadStreamEvent::ThreadItemDone {
+                    item: ThreadItem::HiddenContext(HiddenContextItem {
+                        id: self.new_id(ItemIdKind::ToolCall),
+                        thread_id: self.thread_id.clone(),
+                        created_at: Self::now(),
+                        content: json!({
+                            "type": TOOL_CALL_CONTEXT,
+                            "call_id": call.id,
+                            "name": call.name,
+                            "arguments": call.arguments,
+                            "output": output.content,
+                            "is_error": output.is_error,
+                        }),
+                    }),
+                });
+            }
+            RunEvent::ClientToolCallRequested { call } => {
+                self.close_reasoning(&mut out);
+                self.close_tools(&mut out);
+                let arguments = match serde_json::from_str::<Value>(&call.arguments) {
+                    Ok(Value::Object(map)) => map,
+                    Ok(other) => Map::from_iter([("value".to_owned(), other)]),
+                    Err(_) => {
+                        Map::from_iter([("raw".to_owned(), Value::String(call.arguments.clone()))])
+                    }
+                };
+                out.push(ThreadStreamEvent::ThreadItemDone {
+                    item: ThreadItem::ClientToolCall(ClientToolCallItem {
+                        id: self.new_id(ItemIdKind::ToolCall),
+                        thread_id: self.thread_id.clone(),
+                        created_at: Self::now(),
+                        status: ClientToolCallStatus::Pending,
+                        call_id: call.id,
+                        name: call.name,
+                        arguments,
+                        output: None,
+                    }),
+                });
+            }
+            RunEvent::Usage(usage) => {
+                tracing::debug!(?usage, "model usage");
+            }
+            RunEvent::RunFinished(_) => out.extend(self.finish()),
+            _ => {}
+        }
+        out
+    }
+}
+
+fn thought_update(open: &mut OpenWorkflow) -> ThreadStreamEvent {
+    let task = Task::Thought {
+        status_indicator: StatusIndicator::Loading,
+        title: None,
+        content: open.text.clone(),
+    };
+    let update = if open.item.workflow.tasks.is_empty() {
+        open.item.workflow.tasks.push(task.clone());
+        ThreadItemUpdate::WorkflowTaskAdded {
+            task_index: 0,
+            task,
+        }
+    } else {
+        let index = open.item.workflow.tasks.len() - 1;
+        open.item.workflow.tasks[index] = task.clone();
+        ThreadItemUpdate::WorkflowTaskUpdated {
+            task_index: index as i64,
+            task,
+        }
+    };
+    ThreadStreamEvent::ThreadItemUpdated {
+        item_id: open.item.id.clone(),
+        update,
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the engine: every request type, the streaming pipeline, cancellation and
+//! the agent bridge, against the in-memory store and SQLite.
+
+mod support;
+
+mod agent;
+mod cancel;
+mod dispatch;
+mod streaming;
