@@ -72,6 +72,17 @@ async fn a_repeatedly_crashing_server_waits_out_its_backoff() {
         (status.state, status.consecutive_failures, status.restarts),
         (McpServerState::Down, 2, 1)
     );
+    // While it is down, the last known tools stay on offer (calling one retries after backoff).
+    let offered: Vec<String> = manager
+        .tools()
+        .await
+        .iter()
+        .map(|tool| tool.definition().name)
+        .collect();
+    assert!(
+        offered.contains(&"todo_list_tasks".to_owned()),
+        "{offered:?}"
+    );
     manager.shutdown().await;
 }
 
