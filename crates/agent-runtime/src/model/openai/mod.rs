@@ -57,7 +57,8 @@ pub struct OpenAiConfig {
     /// How long establishing a TCP/TLS connection may take.
     pub connect_timeout: Duration,
     /// How long the stream may stay silent (including waiting for the response headers) before
-    /// the request is abandoned.
+    /// the request is abandoned. A timeout is never retried: the vendor may still be working on
+    /// the request, and a second one could produce a second answer.
     pub idle_timeout: Duration,
     /// Retries before the first event.
     pub retry: RetryConfig,
