@@ -14,6 +14,9 @@ use crate::widgets::WidgetRoot;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
+// A widget item holds its typed root inline; boxing it would make every match and constructor
+// noisier for a few hundred bytes per item, which pages of items can afford.
+#[allow(clippy::large_enum_variant)]
 pub enum ThreadItem {
     /// A message the user sent.
     #[serde(rename = "user_message")]

@@ -1,7 +1,4 @@
-//! ChatKit wire protocol: serde types for every request, event, item and widget.
-//!
-//! The JSON is the reference's (openai-chatkit 1.6.5): same field names and tags, `None` fields
-//! omitted on output, defaults filled on input, unknown input fields ignored.
+#![doc = include_str!("../README.md")]
 
 pub mod actions;
 pub mod attachments;
@@ -23,4 +20,6 @@ pub use events::{ErrorCode, StreamOptions, ThreadItemUpdate, ThreadStreamEvent};
 pub use items::*;
 pub use requests::*;
 pub use thread::{Order, Page, Thread, ThreadMetadata, ThreadStatus};
-pub use widgets::{DynamicComponent, WidgetComponent, WidgetRoot, apply_widget_update, diff_widget};
+pub use widgets::{
+    DynamicComponent, WidgetComponent, WidgetRoot, apply_widget_update, diff_widget,
+};

@@ -316,7 +316,7 @@ fn explain_invalid_request(value: &Value) -> Option<ProtocolError> {
     if let Some(metadata) = body.get("metadata")
         && let Err(error) = explain::<RequestMetadata>(metadata)
     {
-        return invalid(format!("metadata: {error}"));
+        return invalid(format!("metadata{error}"));
     }
     let Some(params) = body.get("params") else {
         return invalid("missing field `params`".to_owned());

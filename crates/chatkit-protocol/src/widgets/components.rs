@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use super::WidgetComponent;
 use super::props::{
-    BorderSpec, CardAction, ChartSeries, Color, Dimension, Editable, FloatDimension,
-    ListViewLimit, RadioOption, SelectOption, Spacing, WidgetStatus, XAxis,
+    BorderSpec, CardAction, ChartSeries, Color, Dimension, Editable, FloatDimension, ListViewLimit,
+    RadioOption, SelectOption, Spacing, WidgetStatus, XAxis,
 };
 use crate::actions::ActionConfig;
 
@@ -1163,7 +1163,9 @@ impl Basic {
 
     /// Appends a child component.
     pub fn child(mut self, child: impl Into<WidgetComponent>) -> Self {
-        self.children.get_or_insert_with(Vec::new).push(child.into());
+        self.children
+            .get_or_insert_with(Vec::new)
+            .push(child.into());
         self
     }
 

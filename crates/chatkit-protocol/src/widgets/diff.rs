@@ -139,7 +139,9 @@ fn nodes_need_full_replace(before: &Map<String, Value>, after: &Map<String, Valu
         }
     }
     let streaming_text = is_streaming_text(before) && is_streaming_text(after);
-    let keys = before.keys().chain(after.keys().filter(|key| !before.contains_key(*key)));
+    let keys = before
+        .keys()
+        .chain(after.keys().filter(|key| !before.contains_key(*key)));
     for key in keys {
         let (old, new) = (before.get(key), after.get(key));
         if streaming_text && key == "value" {
@@ -282,6 +284,9 @@ mod tests {
             .into();
         let updates = diff_widget(&before, &after).expect("diffs");
         assert_eq!(updates.len(), 1, "{updates:?}");
-        assert_eq!(apply_widget_update(&before, &updates[0]).expect("applies"), after);
+        assert_eq!(
+            apply_widget_update(&before, &updates[0]).expect("applies"),
+            after
+        );
     }
 }

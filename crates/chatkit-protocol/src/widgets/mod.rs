@@ -32,9 +32,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 pub use components::{
-    Badge, Basic, BoxContainer, BoxLayout, Button, Caption, Card, Chart, Checkbox, Col,
-    DatePicker, Divider, Form, Icon, Image, Input, Label, ListView, ListViewItem, Markdown,
-    RadioGroup, Row, Select, Spacer, Text, Textarea, Title, Transition,
+    Badge, Basic, BoxContainer, BoxLayout, Button, Caption, Card, Chart, Checkbox, Col, DatePicker,
+    Divider, Form, Icon, Image, Input, Label, ListView, ListViewItem, Markdown, RadioGroup, Row,
+    Select, Spacer, Text, Textarea, Title, Transition,
 };
 pub use diff::{apply_widget_update, diff_widget};
 pub use props::{
@@ -110,6 +110,9 @@ pub enum WidgetComponent {
 /// The root of a widget tree.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// Typed roots are built, serialized and matched by value; boxing them buys little and makes the
+// builders noisier.
+#[allow(clippy::large_enum_variant)]
 pub enum WidgetRoot {
     /// A card.
     Card(Card),
@@ -481,9 +484,8 @@ mod tests {
 
     #[test]
     fn float_props_are_written_as_the_reference_writes_them() {
-        let component =
-            WidgetComponent::from_json(json!({"type": "Box", "height": 100, "gap": 2}))
-                .expect("parses");
+        let component = WidgetComponent::from_json(json!({"type": "Box", "height": 100, "gap": 2}))
+            .expect("parses");
         assert_eq!(component.kind(), "Box");
         assert!(!component.is_dynamic());
         assert_eq!(

@@ -224,6 +224,8 @@ pub struct SpacingSides {
 /// A container border: a width in pixels, one border for every edge, or per-edge borders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+// Borders are rare and small in absolute terms; boxing would only make them harder to build.
+#[allow(clippy::large_enum_variant)]
 pub enum BorderSpec {
     /// Width in pixels on every edge.
     Width(i64),

@@ -48,7 +48,8 @@ fn walk(dir: &Path) -> BTreeMap<String, Vec<PathBuf>> {
 }
 
 fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
@@ -113,7 +114,10 @@ fn every_reference_fixture_round_trips_to_the_same_json() {
         for path in files {
             let expected = read_json(path);
             match reserialize_kind(kind, &expected) {
-                None => failures.push(format!("{}: no Rust type for kind `{kind}`", path.display())),
+                None => failures.push(format!(
+                    "{}: no Rust type for kind `{kind}`",
+                    path.display()
+                )),
                 Some(Err(err)) => failures.push(format!("{}: {err}", path.display())),
                 Some(Ok(actual)) if actual != expected => {
                     failures.push(describe_mismatch(path, &expected, &actual))
@@ -124,13 +128,20 @@ fn every_reference_fixture_round_trips_to_the_same_json() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let total: usize = kinds.values().map(Vec::len).sum();
-    println!("{checked} reference fixtures of {} kinds checked", kinds.len());
+    println!(
+        "{checked} reference fixtures of {} kinds checked",
+        kinds.len()
+    );
     for (kind, files) in &kinds {
         println!("  {kind}: {}", files.len());
     }
     // A generator that silently wrote nothing must not pass.
     assert_eq!(checked, total);
-    assert!(kinds.len() >= 29 && checked >= 200, "{checked} fixtures of {} kinds", kinds.len());
+    assert!(
+        kinds.len() >= 29 && checked >= 200,
+        "{checked} fixtures of {} kinds",
+        kinds.len()
+    );
 }
 
 #[test]
@@ -143,7 +154,10 @@ fn sparse_inputs_get_the_reference_defaults() {
             let fixture = read_json(path);
             let (input, expected) = (&fixture["input"], &fixture["expected"]);
             match reserialize_kind(kind, input) {
-                None => failures.push(format!("{}: no Rust type for kind `{kind}`", path.display())),
+                None => failures.push(format!(
+                    "{}: no Rust type for kind `{kind}`",
+                    path.display()
+                )),
                 Some(Err(err)) => failures.push(format!("{}: {err}", path.display())),
                 Some(Ok(actual)) if &actual != expected => {
                     failures.push(describe_mismatch(path, expected, &actual))
@@ -153,7 +167,10 @@ fn sparse_inputs_get_the_reference_defaults() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    println!("{checked} reference input fixtures of {} kinds checked", kinds.len());
+    println!(
+        "{checked} reference input fixtures of {} kinds checked",
+        kinds.len()
+    );
     assert!(checked >= 15, "only {checked} input fixtures");
 }
 
