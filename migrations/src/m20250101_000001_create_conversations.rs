@@ -105,6 +105,15 @@ const SQLITE_UP: &[&str] = &[
             REFERENCES conversations (owner_id, id) ON DELETE CASCADE
     )"#,
     "CREATE UNIQUE INDEX messages_conversation_position ON messages (owner_id, conversation_id, position)",
+    // SQLite has no UPDATE inside a WITH, so an item is appended by one INSERT ... SELECT that
+    // takes `next_position + 1` and this trigger advances the counter in the same statement:
+    // one round trip, atomic, and a failed insert leaves the counter alone.
+    r#"CREATE TRIGGER messages_advance_position AFTER INSERT ON messages
+    BEGIN
+        UPDATE conversations SET next_position = NEW.position, updated_at = NEW.updated_at
+        WHERE owner_id = NEW.owner_id AND id = NEW.conversation_id
+            AND next_position < NEW.position;
+    END"#,
     r#"CREATE TABLE attachments (
         owner_id TEXT NOT NULL,
         id TEXT NOT NULL,

@@ -393,27 +393,15 @@ impl SeaOrmStore {
                 }
             }
             SqlBackend::Sqlite => {
-                let txn = self.db.begin().await.map_err(map_db_err)?;
-                let position: i64 = match self
-                    .query_one(
-                        &txn,
-                        "UPDATE conversations SET next_position = next_position + 1,
-                            updated_at = $3
-                         WHERE owner_id = $1 AND id = $2 RETURNING next_position",
-                        vec![ctx.owner_id.clone().into(), thread_id.into(), now.into()],
-                    )
-                    .await?
-                {
-                    Some(row) => get(&row, "next_position")?,
-                    None => return Err(StoreError::not_found(RecordKind::Thread, thread_id)),
-                };
-                let mut values = values;
-                values.push(position.into());
+                // One statement, so SQLite runs the read of the counter, the insert and the
+                // migration's trigger (which advances the counter) as one atomic write.
                 let sql = "INSERT INTO messages (owner_id, conversation_id, id, position, kind,
                         role, content, item, created_at, updated_at)
-                    VALUES ($1, $2, $3, $10, $4, $5, $6, $7, $8, $9)";
-                match self.execute(&txn, sql, values).await {
-                    Ok(_) => txn.commit().await.map_err(map_db_err),
+                    SELECT $1, $2, $3, next_position + 1, $4, $5, $6, $7, $8, $9
+                    FROM conversations WHERE owner_id = $1 AND id = $2";
+                match self.execute(&self.db, sql, values).await {
+                    Ok(0) => Err(StoreError::not_found(RecordKind::Thread, thread_id)),
+                    Ok(_) => Ok(()),
                     Err(error) if is_unique_violation(&error) => Err(conflict()),
                     Err(error) => Err(map_db_err(error)),
                 }
