@@ -304,9 +304,15 @@ impl Engine {
             ChatKitRequest::AttachmentsDelete { params, .. } => {
                 store.load_attachment(&params.attachment_id, &sctx).await?;
                 if let Some(attachments) = &self.inner.attachments {
-                    attachments
+                    // The bytes may never have been uploaded (a two-phase upload abandoned
+                    // half-way); the record goes all the same.
+                    match attachments
                         .delete_attachment(&params.attachment_id, &sctx)
-                        .await?;
+                        .await
+                    {
+                        Err(StoreError::NotFound { .. }) | Ok(()) => {}
+                        Err(err) => return Err(err.into()),
+                    }
                 }
                 store
                     .delete_attachment(&params.attachment_id, &sctx)

@@ -268,3 +268,66 @@ async fn unsupported_hooks_answer_501_and_transcription_checks_base64() {
     let err = h.json("alice", json!({"type": "attachments.create", "params": {"name": "a.txt", "size": 3, "mime_type": "text/plain"}})).await.expect_err("no attachment store");
     assert_eq!(err.status(), 501);
 }
+
+#[tokio::test]
+async fn attachments_are_created_with_an_upload_descriptor_and_deleted_even_if_never_uploaded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: std::sync::Arc<dyn chatkit_store::Store> =
+        std::sync::Arc::new(chatkit_store::MemoryStore::new());
+    let attachments = std::sync::Arc::new(chatkit_store::LocalDiskAttachmentStore::new(
+        chatkit_store::LocalDiskConfig {
+            root: dir.path().to_owned(),
+            upload_base_url: "http://127.0.0.1:8000/attachments".into(),
+            preview_base_url: "http://127.0.0.1:8000/attachments".into(),
+            max_bytes: 1024,
+        },
+    ));
+    let engine = chatkit_engine::Engine::with_attachments(
+        store,
+        attachments,
+        std::sync::Arc::new(ScriptedServer::default()),
+        chatkit_engine::EngineConfig::default(),
+    );
+    let call = |body: serde_json::Value, who: &'static str| {
+        let engine = engine.clone();
+        async move {
+            match engine.process(body.to_string().as_bytes(), user(who)).await {
+                Ok(chatkit_engine::Response::Json(bytes)) => {
+                    Ok(serde_json::from_slice::<serde_json::Value>(&bytes).expect("json"))
+                }
+                Ok(chatkit_engine::Response::Stream(_)) => panic!("json expected"),
+                Err(err) => Err(err),
+            }
+        }
+    };
+    let image = call(json!({"type": "attachments.create", "params": {"name": "cat.png", "size": 100, "mime_type": "image/png"}}), "alice").await.expect("creates");
+    assert_eq!(image["type"], "image");
+    assert_eq!(image["upload_descriptor"]["method"], "PUT");
+    assert!(
+        image["preview_url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(image["id"].as_str().unwrap_or("?"))
+    );
+    let id = image["id"].as_str().expect("id").to_owned();
+    let err = call(
+        json!({"type": "attachments.delete", "params": {"attachment_id": id}}),
+        "mallory",
+    )
+    .await
+    .expect_err("not Mallory's");
+    assert_eq!(err.status(), 404);
+    call(
+        json!({"type": "attachments.delete", "params": {"attachment_id": id}}),
+        "alice",
+    )
+    .await
+    .expect("deletes");
+    let err = call(
+        json!({"type": "attachments.delete", "params": {"attachment_id": id}}),
+        "alice",
+    )
+    .await
+    .expect_err("gone");
+    assert_eq!(err.status(), 404);
+}

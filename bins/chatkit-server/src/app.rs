@@ -1,0 +1,357 @@
+//! Composition: settings in, a running server out.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use agent_runtime::{
+    Agent, DemoModel, Instructions, ModelProvider, ModelSettings as RuntimeModelSettings,
+    OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider,
+};
+use anyhow::Context;
+use auth::{
+    AnonymousAuthenticator, Authenticator, JwtAuthenticator, JwtConfig, KeySource, Principal,
+};
+use chatkit_engine::{
+    AgentServer, AgentServerConfig, CancelPolicy, Engine, EngineConfig, ToolDisplay,
+};
+use chatkit_store::{
+    AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, SeaOrmStore, Store, StoreConfig,
+};
+
+use crate::http::{self, AppState};
+use crate::settings::{AuthMode, ModelProviderKind, Settings};
+
+/// The parts the server is made of, built from settings.
+pub struct Components {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Attachment bytes.
+    pub attachments: Arc<dyn AttachmentStore>,
+    /// Who is calling.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// MCP servers, when configured.
+    pub mcp: Option<Arc<mcp_client::McpManager>>,
+    /// The engine.
+    pub engine: Engine,
+}
+
+/// Opens the store (running migrations when configured).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<SeaOrmStore> {
+    let config = StoreConfig {
+        url: settings.database.url.clone(),
+        max_connections: settings.database.max_connections,
+        run_migrations: settings.database.migrate_on_start,
+        postgres_schema: settings.database.schema.clone(),
+        ..StoreConfig::default()
+    };
+    SeaOrmStore::connect(config).await.with_context(|| {
+        format!(
+            "opening the database {}",
+            crate::settings::redact_url(&settings.database.url)
+        )
+    })
+}
+
+fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> {
+    let auth = &settings.auth;
+    if auth.effective_mode() == AuthMode::Anonymous {
+        tracing::warn!(
+            user.id = %auth.anonymous_user_id,
+            "AUTHENTICATION IS OFF: anonymous development mode, every request is the same local user. \
+             Configure auth.jwks_url or auth.shared_secret before exposing this server."
+        );
+        return Ok(Arc::new(AnonymousAuthenticator::new(Principal::new(
+            auth.anonymous_user_id.clone(),
+        ))));
+    }
+    let source = if let Some(url) = &auth.jwks_url {
+        KeySource::jwks(url.clone())
+    } else if let Some(secret) = &auth.shared_secret {
+        KeySource::shared_secret(secret.clone())
+    } else {
+        let mut keys = Vec::new();
+        for key in &auth.public_keys {
+            let algorithm = auth::Algorithm::from_name(&key.algorithm).with_context(|| {
+                format!("auth.public_keys: unknown algorithm `{}`", key.algorithm)
+            })?;
+            let pem = std::fs::read_to_string(&key.pem_file)
+                .with_context(|| format!("reading {}", key.pem_file.display()))?;
+            let mut static_key = auth::StaticKey::from_pem(algorithm, pem);
+            if let Some(kid) = &key.kid {
+                static_key = static_key.with_kid(kid.clone());
+            }
+            keys.push(static_key);
+        }
+        KeySource::StaticKeys(keys)
+    };
+    let mut config = JwtConfig::default().with_leeway(Duration::from_secs(auth.leeway_secs));
+    if let Some(issuer) = &auth.issuer {
+        config = config.with_issuer(issuer.clone());
+    }
+    if let Some(audience) = &auth.audience {
+        config = config.with_audience(audience.clone());
+    }
+    Ok(Arc::new(
+        JwtAuthenticator::new(source, config).context("configuring JWT authentication")?,
+    ))
+}
+
+fn model(settings: &Settings) -> anyhow::Result<Arc<dyn ModelProvider>> {
+    let model = &settings.model;
+    let openai_config = || {
+        let mut config = OpenAiConfig::new(
+            model
+                .base_url
+                .clone()
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+            model.model.clone(),
+        );
+        if let Some(key) = &model.api_key {
+            config = config.with_api_key(key.clone());
+        }
+        config.idle_timeout = Duration::from_secs(model.idle_timeout_secs);
+        config
+    };
+    Ok(match model.effective_provider() {
+        ModelProviderKind::Openai => Arc::new(OpenAiChatProvider::new(openai_config())?),
+        ModelProviderKind::OpenaiResponses => {
+            Arc::new(OpenAiResponsesProvider::new(openai_config())?)
+        }
+        ModelProviderKind::Demo | ModelProviderKind::Auto => {
+            tracing::warn!(
+                "NO MODEL CONFIGURED: answering with the built-in DEMO model (canned replies, no network). \
+                 Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL) to use a real model."
+            );
+            Arc::new(DemoModel::new(Duration::from_millis(30)))
+        }
+    })
+}
+
+/// Builds every component from settings.
+pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
+    let store: Arc<dyn Store> = Arc::new(open_store(settings).await?);
+    let public_url = settings
+        .attachments
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.server.bind));
+    let attachments: Arc<dyn AttachmentStore> =
+        Arc::new(LocalDiskAttachmentStore::new(LocalDiskConfig {
+            root: settings.attachments.dir.clone(),
+            upload_base_url: format!("{public_url}/attachments"),
+            preview_base_url: format!("{public_url}/attachments"),
+            max_bytes: settings.attachments.max_bytes,
+        }));
+    let authenticator = authenticator(settings)?;
+
+    let agent_settings = &settings.agent;
+    let mut template = Instructions::template(agent_settings.persona.clone());
+    for question in &agent_settings.questions {
+        template = template.question(question.clone());
+    }
+    for principle in &agent_settings.principles {
+        template = template.principle(principle.clone());
+    }
+    if agent_settings.include_user_info {
+        template = template.with_user_info();
+    }
+    template = template.with_page_context(agent_settings.page_context_keys.clone());
+    let mut agent = Agent::new(agent_settings.name.clone(), model(settings)?)
+        .with_instructions(template.build())
+        .with_max_turns(agent_settings.max_turns)
+        .with_settings(RuntimeModelSettings {
+            temperature: settings.model.temperature,
+            max_tokens: settings.model.max_tokens,
+            ..RuntimeModelSettings::default()
+        });
+
+    let mcp = if settings.mcp_servers.is_empty() {
+        None
+    } else {
+        let manager = Arc::new(mcp_client::McpManager::new(settings.mcp_servers.clone())?);
+        for failure in manager.connect_all().await {
+            tracing::warn!(error = %failure, "an MCP server is not available yet; it will be retried");
+        }
+        agent = agent.with_tools(manager.tools().await);
+        Some(manager)
+    };
+
+    let server = AgentServer::new(
+        agent,
+        AgentServerConfig {
+            history_items: agent_settings.history_items,
+            tool_display: match agent_settings.tool_display.as_str() {
+                "progress" => ToolDisplay::Progress,
+                "hidden" => ToolDisplay::Hidden,
+                _ => ToolDisplay::Workflow,
+            },
+        },
+    );
+    let engine_config = EngineConfig {
+        cancel_policy: if agent_settings.on_disconnect == "finish" {
+            CancelPolicy::FinishInBackground
+        } else {
+            CancelPolicy::StopAndSavePartial
+        },
+        max_attachment_bytes: settings.attachments.max_bytes,
+        allowed_attachment_types: settings.attachments.allowed_types.clone(),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::with_attachments(
+        Arc::clone(&store),
+        Arc::clone(&attachments),
+        Arc::new(server),
+        engine_config,
+    );
+    Ok(Components {
+        store,
+        attachments,
+        authenticator,
+        mcp,
+        engine,
+    })
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    engine: Engine,
+    mcp: Option<Arc<mcp_client::McpManager>>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Composes the server and binds its listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let components = compose(&settings).await?;
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("binding {}", settings.server.bind))?;
+        Self::with_components(settings, components, listener)
+    }
+
+    /// Runs given components on a bound listener.
+    pub fn with_components(
+        settings: Settings,
+        components: Components,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
+        let state = web::Data::new(AppState {
+            engine: components.engine.clone(),
+            store: Arc::clone(&components.store),
+            authenticator: Arc::clone(&components.authenticator),
+            mcp: components.mcp.clone(),
+            max_body_bytes: settings.server.max_body_bytes,
+            keep_alive: Duration::from_secs(settings.server.keep_alive_secs.max(1)),
+            cors_origins: settings.server.cors_origins.clone(),
+        });
+        let path = settings.server.path.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap_fn(http::observe)
+                .configure(|cfg| http::configure(cfg, &path))
+                .default_service(web::to(http::not_found))
+        })
+        // Streaming needs every frame on the wire at once; Nagle's algorithm delays small writes
+        // behind the client's delayed ACK (measured: 44 ms instead of 0.3 ms per first delta).
+        .on_connect(
+            |connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions| {
+                if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    let _ = tcp.set_nodelay(true);
+                }
+            },
+        )
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_grace_secs + 10);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            port,
+            server,
+            engine: components.engine,
+            mcp: components.mcp,
+            grace,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The engine (for tests and embedding).
+    pub fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
+    /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `stop` resolves, then shuts down gracefully: no new streams, running streams get
+    /// the grace period to finish, then are cancelled (their partial output persisted).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            result = &mut server => return Ok(result??),
+            () = stop => {}
+        }
+        tracing::info!(
+            streams.running = self.engine.running_streams(),
+            "shutting down"
+        );
+        self.engine.close();
+        let stopping = tokio::spawn(handle.stop(true));
+        if tokio::time::timeout(self.grace, self.engine.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                streams.running = self.engine.running_streams(),
+                "grace period over: cancelling streams"
+            );
+            self.engine.shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(10), self.engine.wait_idle()).await;
+        }
+        let _ = stopping.await;
+        server.await??;
+        if let Some(mcp) = self.mcp {
+            mcp.shutdown().await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

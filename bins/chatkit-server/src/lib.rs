@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod http;
+pub mod settings;
+pub mod telemetry;
+
+pub use app::{Application, Components, compose};
+pub use settings::Settings;

@@ -1,0 +1,524 @@
+//! Configuration: defaults, then a TOML file, then `CHATKIT_*` environment variables, then flags.
+//!
+//! Only the binary reads files and the environment; the libraries get typed config structs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Everything the server can be configured with. Every field has a default, so an empty file (or
+/// none) gives a working server: SQLite in the working directory, the demo model, anonymous
+/// development auth.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP listener and limits.
+    pub server: ServerSettings,
+    /// The store.
+    pub database: DatabaseSettings,
+    /// Authentication.
+    pub auth: AuthSettings,
+    /// The model provider.
+    pub model: ModelSettings,
+    /// The agent.
+    pub agent: AgentSettings,
+    /// MCP servers whose tools the agent may use.
+    pub mcp_servers: Vec<mcp_client::McpServerConfig>,
+    /// Attachments.
+    pub attachments: AttachmentSettings,
+}
+
+/// HTTP listener and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on (`CHATKIT_BIND`).
+    pub bind: String,
+    /// Path of the ChatKit endpoint (`CHATKIT_PATH`).
+    pub path: String,
+    /// Largest request body accepted on the ChatKit endpoint, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds between SSE keep-alive comments on a quiet stream.
+    pub keep_alive_secs: u64,
+    /// Seconds running streams get to finish on shutdown before they are cancelled.
+    pub shutdown_grace_secs: u64,
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Worker threads for the HTTP server; 0: one per core.
+    pub workers: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".to_owned(),
+            path: "/chatkit".to_owned(),
+            max_body_bytes: 1024 * 1024,
+            keep_alive_secs: 15,
+            shutdown_grace_secs: 20,
+            cors_origins: Vec::new(),
+            workers: 0,
+        }
+    }
+}
+
+/// The store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` or `postgres://...` (`CHATKIT_DATABASE_URL`, or `DATABASE_URL`).
+    pub url: String,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// Apply migrations at start-up.
+    pub migrate_on_start: bool,
+    /// PostgreSQL schema for the tables (`CHATKIT_DATABASE_SCHEMA`); default `public`.
+    pub schema: Option<String>,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://chatkit.db?mode=rwc".to_owned(),
+            max_connections: 10,
+            migrate_on_start: true,
+            schema: None,
+        }
+    }
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// `required` when keys are configured, `anonymous` otherwise.
+    #[default]
+    Auto,
+    /// Every request needs a valid bearer token.
+    Required,
+    /// Development only: every request is the one local user.
+    Anonymous,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The mode (`CHATKIT_AUTH_MODE`).
+    pub mode: AuthMode,
+    /// JWKS URL, e.g. `https://app.example.com/api/auth/jwks` (`CHATKIT_AUTH_JWKS_URL`).
+    pub jwks_url: Option<String>,
+    /// HS256 shared secret (`CHATKIT_AUTH_SHARED_SECRET`, or Better Auth's `BETTER_AUTH_SECRET`).
+    pub shared_secret: Option<String>,
+    /// Static public keys from PEM files.
+    pub public_keys: Vec<PublicKeySetting>,
+    /// Required `iss` (`CHATKIT_AUTH_ISSUER`).
+    pub issuer: Option<String>,
+    /// Required `aud` (`CHATKIT_AUTH_AUDIENCE`).
+    pub audience: Option<String>,
+    /// Clock leeway in seconds.
+    pub leeway_secs: u64,
+    /// The user every request is in anonymous mode.
+    pub anonymous_user_id: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Auto,
+            jwks_url: None,
+            shared_secret: None,
+            public_keys: Vec::new(),
+            issuer: None,
+            audience: None,
+            leeway_secs: 60,
+            anonymous_user_id: "local-user".to_owned(),
+        }
+    }
+}
+
+impl AuthSettings {
+    /// True when some key source is configured.
+    pub fn has_keys(&self) -> bool {
+        self.jwks_url.is_some() || self.shared_secret.is_some() || !self.public_keys.is_empty()
+    }
+
+    /// The mode in force once `auto` is resolved.
+    pub fn effective_mode(&self) -> AuthMode {
+        match self.mode {
+            AuthMode::Auto if self.has_keys() => AuthMode::Required,
+            AuthMode::Auto => AuthMode::Anonymous,
+            other => other,
+        }
+    }
+}
+
+/// A static public key for verifying tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeySetting {
+    /// Algorithm the key verifies: `EdDSA`, `RS256`, `ES256`...
+    pub algorithm: String,
+    /// PEM file with the public key.
+    pub pem_file: PathBuf,
+    /// Key id the tokens name in their header, if any.
+    pub kid: Option<String>,
+}
+
+/// Which model answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelProviderKind {
+    /// `openai` when an API key or base URL is configured, `demo` otherwise.
+    #[default]
+    Auto,
+    /// The built-in demo model: canned answers, no network. For trying the server out.
+    Demo,
+    /// An OpenAI-compatible Chat Completions endpoint.
+    Openai,
+    /// The OpenAI Responses API.
+    OpenaiResponses,
+}
+
+/// Model provider settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Provider (`CHATKIT_MODEL_PROVIDER`).
+    pub provider: ModelProviderKind,
+    /// API root (`CHATKIT_MODEL_BASE_URL`, or `OPENAI_BASE_URL`).
+    pub base_url: Option<String>,
+    /// API key (`CHATKIT_MODEL_API_KEY`, or `OPENAI_API_KEY`). Never logged.
+    pub api_key: Option<String>,
+    /// Model name (`CHATKIT_MODEL`).
+    pub model: String,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Largest answer, in tokens.
+    pub max_tokens: Option<u32>,
+    /// Seconds the stream may stay silent.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            provider: ModelProviderKind::Auto,
+            base_url: None,
+            api_key: None,
+            model: "gpt-4.1-mini".to_owned(),
+            temperature: None,
+            max_tokens: None,
+            idle_timeout_secs: 60,
+        }
+    }
+}
+
+impl ModelSettings {
+    /// The provider in force once `auto` is resolved.
+    pub fn effective_provider(&self) -> ModelProviderKind {
+        match self.provider {
+            ModelProviderKind::Auto if self.api_key.is_some() || self.base_url.is_some() => {
+                ModelProviderKind::Openai
+            }
+            ModelProviderKind::Auto => ModelProviderKind::Demo,
+            other => other,
+        }
+    }
+}
+
+/// The agent: instructions in the Persona / Questions / Principles pattern, and its limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    /// The agent's name.
+    pub name: String,
+    /// Who the assistant is.
+    pub persona: String,
+    /// What it should find out or keep in mind about each request.
+    pub questions: Vec<String>,
+    /// How it behaves.
+    pub principles: Vec<String>,
+    /// Put the user's id, name and e-mail into the system prompt.
+    pub include_user_info: bool,
+    /// Keys of the request `metadata` whose values go into the system prompt as page context.
+    pub page_context_keys: Vec<String>,
+    /// How many recent messages the model sees (`CHATKIT_HISTORY_ITEMS`).
+    pub history_items: usize,
+    /// Most model calls per response.
+    pub max_turns: usize,
+    /// How tool calls are shown: `workflow`, `progress` or `hidden`.
+    pub tool_display: String,
+    /// What a client disconnect does: `stop` (the reference's) or `finish` (finish in background).
+    pub on_disconnect: String,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            name: "assistant".to_owned(),
+            persona: "You are a helpful assistant.".to_owned(),
+            questions: Vec::new(),
+            principles: vec!["Be concise and accurate.".to_owned()],
+            include_user_info: true,
+            page_context_keys: vec![
+                "page".to_owned(),
+                "page_context".to_owned(),
+                "context".to_owned(),
+            ],
+            history_items: 10,
+            max_turns: 10,
+            tool_display: "workflow".to_owned(),
+            on_disconnect: "stop".to_owned(),
+        }
+    }
+}
+
+/// Attachment settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentSettings {
+    /// Folder for attachment bytes (`CHATKIT_ATTACHMENTS_DIR`).
+    pub dir: PathBuf,
+    /// Largest attachment, in bytes.
+    pub max_bytes: u64,
+    /// Accepted MIME types: exact, or prefixes ending in `/`.
+    pub allowed_types: Vec<String>,
+    /// Public base URL of this server, used in upload and preview URLs
+    /// (`CHATKIT_PUBLIC_URL`); defaults to `http://{bind}`.
+    pub public_url: Option<String>,
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data/attachments"),
+            max_bytes: 20 * 1024 * 1024,
+            allowed_types: vec![
+                "image/".into(),
+                "text/".into(),
+                "application/pdf".into(),
+                "application/json".into(),
+            ],
+            public_url: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the file (if any), then applies environment overrides from `env`.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|name| env(name).filter(|v| !v.is_empty()))
+        };
+        if let Some(v) = first(&["CHATKIT_BIND"]) {
+            self.server.bind = v;
+        }
+        if let Some(v) = first(&["CHATKIT_PATH"]) {
+            self.server.path = v;
+        }
+        if let Some(v) = first(&["CHATKIT_CORS_ORIGINS"]) {
+            self.server.cors_origins = v
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect();
+        }
+        if let Some(v) = first(&["CHATKIT_DATABASE_URL", "DATABASE_URL"]) {
+            self.database.url = v;
+        }
+        if let Some(v) = first(&["CHATKIT_DATABASE_SCHEMA"]) {
+            self.database.schema = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_AUTH_MODE"]) {
+            self.auth.mode = match v.as_str() {
+                "auto" => AuthMode::Auto,
+                "required" => AuthMode::Required,
+                "anonymous" => AuthMode::Anonymous,
+                other => {
+                    bail!("CHATKIT_AUTH_MODE: `{other}` is not one of auto, required, anonymous")
+                }
+            };
+        }
+        if let Some(v) = first(&["CHATKIT_AUTH_JWKS_URL"]) {
+            self.auth.jwks_url = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_AUTH_SHARED_SECRET", "BETTER_AUTH_SECRET"]) {
+            self.auth.shared_secret = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_AUTH_ISSUER"]) {
+            self.auth.issuer = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_AUTH_AUDIENCE"]) {
+            self.auth.audience = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_MODEL_PROVIDER"]) {
+            self.model.provider = match v.as_str() {
+                "auto" => ModelProviderKind::Auto,
+                "demo" => ModelProviderKind::Demo,
+                "openai" => ModelProviderKind::Openai,
+                "openai_responses" | "openai-responses" => ModelProviderKind::OpenaiResponses,
+                other => bail!(
+                    "CHATKIT_MODEL_PROVIDER: `{other}` is not one of auto, demo, openai, openai_responses"
+                ),
+            };
+        }
+        if let Some(v) = first(&["CHATKIT_MODEL_BASE_URL", "OPENAI_BASE_URL"]) {
+            self.model.base_url = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_MODEL_API_KEY", "OPENAI_API_KEY"]) {
+            self.model.api_key = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_MODEL"]) {
+            self.model.model = v;
+        }
+        if let Some(v) = first(&["CHATKIT_HISTORY_ITEMS"]) {
+            self.agent.history_items = v
+                .parse()
+                .with_context(|| format!("CHATKIT_HISTORY_ITEMS: `{v}` is not a number"))?;
+        }
+        if let Some(v) = first(&["CHATKIT_ATTACHMENTS_DIR"]) {
+            self.attachments.dir = PathBuf::from(v);
+        }
+        if let Some(v) = first(&["CHATKIT_PUBLIC_URL"]) {
+            self.attachments.public_url = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: values that parse but make no sense.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.server.path.starts_with('/') {
+            bail!(
+                "server.path must start with `/`, got `{}`",
+                self.server.path
+            );
+        }
+        if self.server.max_body_bytes < 1024 {
+            bail!("server.max_body_bytes must be at least 1024");
+        }
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            bail!("database.url must be a sqlite: or postgres:// URL");
+        }
+        if self.auth.effective_mode() == AuthMode::Required && !self.auth.has_keys() {
+            bail!(
+                "auth.mode is `required` but no key source is configured (jwks_url, shared_secret or public_keys)"
+            );
+        }
+        if self.agent.history_items == 0 {
+            bail!("agent.history_items must be at least 1");
+        }
+        if !["workflow", "progress", "hidden"].contains(&self.agent.tool_display.as_str()) {
+            bail!("agent.tool_display must be workflow, progress or hidden");
+        }
+        if !["stop", "finish"].contains(&self.agent.on_disconnect.as_str()) {
+            bail!("agent.on_disconnect must be stop or finish");
+        }
+        if self.model.effective_provider() != ModelProviderKind::Demo
+            && self.model.base_url.is_none()
+            && self.model.api_key.is_none()
+        {
+            bail!("model.provider needs model.api_key (OPENAI_API_KEY) or model.base_url");
+        }
+        Ok(())
+    }
+
+    /// A summary for the start-up log, without secrets.
+    pub fn describe(&self) -> String {
+        format!(
+            "bind={} path={} database={} auth={:?} model={:?}/{}",
+            self.server.bind,
+            self.server.path,
+            redact_url(&self.database.url),
+            self.auth.effective_mode(),
+            self.model.effective_provider(),
+            self.model.model
+        )
+    }
+}
+
+/// Hides the password of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_and_no_env_gives_a_working_zero_configuration_server() {
+        let settings = Settings::load(None, |_| None).expect("defaults are valid");
+        assert_eq!(settings.auth.effective_mode(), AuthMode::Anonymous);
+        assert_eq!(settings.model.effective_provider(), ModelProviderKind::Demo);
+        assert!(settings.database.url.starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn env_overrides_and_keys_switch_auth_and_model_on() {
+        let env = |name: &str| match name {
+            "CHATKIT_DATABASE_URL" => Some("postgres://u:pw@db/chat".to_owned()),
+            "BETTER_AUTH_SECRET" => Some("s3cret".to_owned()),
+            "OPENAI_API_KEY" => Some("sk-test".to_owned()),
+            "CHATKIT_HISTORY_ITEMS" => Some("4".to_owned()),
+            _ => None,
+        };
+        let settings = Settings::load(None, env).expect("valid");
+        assert_eq!(settings.auth.effective_mode(), AuthMode::Required);
+        assert_eq!(
+            settings.model.effective_provider(),
+            ModelProviderKind::Openai
+        );
+        assert_eq!(settings.agent.history_items, 4);
+        let described = settings.describe();
+        assert!(
+            !described.contains("pw")
+                && !described.contains("s3cret")
+                && !described.contains("sk-test"),
+            "{described}"
+        );
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_a_message_that_names_the_setting() {
+        let err = Settings::load(None, |name| {
+            (name == "CHATKIT_AUTH_MODE").then(|| "required".to_owned())
+        })
+        .expect_err("no keys");
+        assert!(err.to_string().contains("auth.mode"), "{err}");
+        let err = Settings::load(None, |name| {
+            (name == "CHATKIT_HISTORY_ITEMS").then(|| "ten".to_owned())
+        })
+        .expect_err("not a number");
+        assert!(err.to_string().contains("CHATKIT_HISTORY_ITEMS"), "{err}");
+        let bad: Result<Settings, _> = toml::from_str("[server]\nbindd = 1\n");
+        assert!(bad.expect_err("unknown key").to_string().contains("bindd"));
+    }
+}

@@ -1,0 +1,160 @@
+//! Bad input gets a clear error with a JSON body, and loses nothing.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn assert_error(reply: &Reply, status: u16, code: &str, mentions: &str) {
+    assert_eq!(reply.status, status, "{}", reply.raw);
+    assert!(
+        reply.content_type.starts_with("application/json"),
+        "{}",
+        reply.content_type
+    );
+    assert_eq!(reply.json["error"]["code"], code, "{}", reply.raw);
+    let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(mentions),
+        "`{message}` should mention `{mentions}`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_invalid_requests_are_400_and_name_the_problem() {
+    let app = spawn_app(Db::Sqlite).await;
+    assert_error(
+        &app.post_raw("{not json", None, &[]).await,
+        400,
+        "bad_request",
+        "JSON",
+    );
+    assert_error(&app.post_raw("", None, &[]).await, 400, "bad_request", "");
+    assert_error(
+        &app.post(json!({"type": "threads.explode", "params": {}}))
+            .await,
+        400,
+        "bad_request",
+        "threads.explode",
+    );
+    assert_error(
+        &app.post(json!({"type": "threads.get_by_id", "params": {}}))
+            .await,
+        400,
+        "bad_request",
+        "thread_id",
+    );
+    assert_error(
+        &app.post(json!({"type": "threads.list", "params": {"limit": "5"}}))
+            .await,
+        400,
+        "bad_request",
+        "limit",
+    );
+    assert_error(
+        &app.post(json!({"type": "threads.list", "params": {"limit": 0}}))
+            .await,
+        400,
+        "bad_request",
+        "limit",
+    );
+    assert_error(
+        &app.post(json!({"type": "threads.list", "params": {"limit": -1}}))
+            .await,
+        400,
+        "bad_request",
+        "limit",
+    );
+    assert_error(
+        &app.post_raw(
+            r#"{"type":"threads.list","params":{"limit":9223372036854775808}}"#,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "bad_request",
+        "limit",
+    );
+    assert_error(
+        &app.post(json!({"type": "attachments.create", "params": {"name": "a.txt", "size": -1, "mime_type": "text/plain"}})).await,
+        400,
+        "bad_request",
+        "size",
+    );
+    assert_error(
+        &app.post(json!({"type": "attachments.create", "params": {"name": "a.exe", "size": 10, "mime_type": "application/x-msdownload"}})).await,
+        400,
+        "bad_request",
+        "mime_type",
+    );
+    assert_error(
+        &app.post(json!({"type": "attachments.create", "params": {"name": "big.txt", "size": 1u64 << 40, "mime_type": "text/plain"}})).await,
+        413,
+        "too_large",
+        "bytes",
+    );
+    // A body claimed as gzip that is not.
+    let reply = app
+        .post_raw("definitely not gzip", None, &[("content-encoding", "gzip")])
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.raw);
+    assert_eq!(reply.json["error"]["code"], "bad_request");
+    // A real gzip body is accepted.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(
+            json!({"type": "threads.list", "params": {}})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("compresses");
+    let reply = app
+        .post_raw(
+            encoder.finish().expect("finishes"),
+            None,
+            &[("content-encoding", "gzip")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_threads_are_404_before_any_stream_starts() {
+    let app = spawn_app(Db::Sqlite).await;
+    let reply = app.post(add_message("thr_nope", "hello")).await;
+    assert_error(&reply, 404, "not_found", "thr_nope");
+    let reply = app
+        .post(json!({"type": "threads.get_by_id", "params": {"thread_id": "thr_nope"}}))
+        .await;
+    assert_error(&reply, 404, "not_found", "thr_nope");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_413_and_unknown_paths_404_in_json() {
+    let app = spawn_app_with(Db::Sqlite, |settings| settings.server.max_body_bytes = 4096).await;
+    let big = json!({"type": "threads.create", "params": {"input": input(&"x".repeat(10_000))}});
+    assert_error(&app.post(big).await, 413, "too_large", "4096");
+    let response = app
+        .client
+        .get(format!("{}/nope", app.base))
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+    let response = app
+        .client
+        .get(format!("{}/chatkit", app.base))
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(response.status().as_u16(), 404);
+    // Nothing was stored by the refused request.
+    let listed = app
+        .post(json!({"type": "threads.list", "params": {}}))
+        .await;
+    assert_eq!(listed.json["data"], json!([]));
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real application wiring on port 0, driven over HTTP with a typed SSE
+//! client, against SQLite and PostgreSQL, with a real HTTP fake of the model provider.
+
+mod support;
+
+mod api;
+mod auth;
+mod errors;
+mod shutdown;
