@@ -38,7 +38,7 @@ bench:
 
 # Regenerate the golden fixtures from the Python reference (creates .venv).
 fixtures:
-    python3 scripts/reference/generate_fixtures.py
+    bash scripts/reference/regenerate-fixtures.sh
 
 # Everything CI runs.
 ci:
