@@ -610,7 +610,13 @@ impl Engine {
         };
         let (tx, rx) = mpsc::channel(self.inner.config.channel_capacity.max(1));
         let inner = Arc::clone(&self.inner);
-        let span = tracing::info_span!(parent: tracing::Span::current(), "chatkit.stream");
+        // The request span names the thread when the request does; a new thread's id is recorded
+        // on this span once the pipeline has created it.
+        let span = tracing::info_span!(
+            parent: tracing::Span::current(),
+            "chatkit.stream",
+            thread.id = tracing::field::Empty
+        );
         self.inner
             .tracker
             .spawn(pipeline::run(inner, plan, ctx, tx, guard).instrument(span));
