@@ -1,11 +1,31 @@
 //! A [`ChatKitServer`] that answers with an agent from the agent runtime.
 
-use agent_runtime::{Agent, run_streamed};
-use chatkit_protocol::{Order, UserMessageItem};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_runtime::{
+    Agent, Message, ModelEvent, ModelRequest, ModelSettings, RunEvent, run_streamed,
+};
+use chatkit_protocol::{Order, ThreadItem, UserMessageItem};
+use chatkit_store::{AttachmentStore, StoreContext, StoreError};
 use futures::StreamExt;
 
-use crate::bridge::{EventBridge, ToolDisplay, agent_error, items_to_messages};
+use crate::bridge::{
+    AttachmentContent, DEFAULT_MAX_TEXT_ATTACHMENT_BYTES, EventBridge, ToolDisplay, agent_error,
+    items_to_messages_with_attachments,
+};
 use crate::server::{ChatKitServer, EventStream, Turn};
+
+/// The instruction of the title call. Fixed and short: the call should cost next to nothing.
+pub const TITLE_PROMPT: &str = "Write a title of at most 6 words for this conversation. \
+    Answer with the title only, without quotes.";
+
+/// How long the title call may take before the response ends without a title.
+const TITLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How much of the first exchange the title call sees, in characters per side.
+const TITLE_EXCERPT_CHARS: usize = 2000;
 
 /// Settings of an [`AgentServer`].
 #[derive(Debug, Clone)]
@@ -14,6 +34,14 @@ pub struct AgentServerConfig {
     pub history_items: usize,
     /// How server-side tool calls are shown.
     pub tool_display: ToolDisplay,
+    /// After the first answer of an untitled thread, ask the model for a short title (one more,
+    /// small model call) and set it on the thread, which the engine saves and announces with
+    /// `thread.updated`. Off by default: it costs a model call per new thread, and an application
+    /// may title threads itself.
+    pub generate_titles: bool,
+    /// The most bytes of one text attachment the model sees (see
+    /// [`AttachmentContent::from_bytes`]); only used with an attachment store.
+    pub max_text_attachment_bytes: usize,
 }
 
 impl Default for AgentServerConfig {
@@ -21,6 +49,79 @@ impl Default for AgentServerConfig {
         Self {
             history_items: 10,
             tool_display: ToolDisplay::default(),
+            generate_titles: false,
+            max_text_attachment_bytes: DEFAULT_MAX_TEXT_ATTACHMENT_BYTES,
+        }
+    }
+}
+
+/// How an agent run ended, for an [`AgentObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunOutcome {
+    /// The run finished (including when it stopped for a client tool call).
+    Completed,
+    /// The run failed (the model provider failed, the turn limit was hit...).
+    Failed,
+    /// The response was dropped before the run ended (the client left, or shutdown).
+    Cancelled,
+}
+
+impl RunOutcome {
+    /// A stable lowercase name, for metric labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Completed => "completed",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Measurements of agent runs, for an application's metrics. Every method has an empty default,
+/// so an implementation overrides only what it records; none may block (they are called inside
+/// the response stream).
+///
+/// This is a plain trait rather than a metrics crate so the engine stays free of any metrics
+/// dependency; the bundled server implements it over its Prometheus registry.
+pub trait AgentObserver: Send + Sync {
+    /// The model produced its first output of a model call (text, reasoning or a tool call),
+    /// `elapsed` after the call was started: the time to first token.
+    fn model_first_output(&self, model: &str, elapsed: Duration) {
+        let _ = (model, elapsed);
+    }
+
+    /// A server-side tool call finished after `elapsed`; `is_error` when its output reports a
+    /// failure.
+    fn tool_call_finished(&self, tool: &str, is_error: bool, elapsed: Duration) {
+        let _ = (tool, is_error, elapsed);
+    }
+
+    /// An agent run ended, `elapsed` after it started.
+    fn run_finished(&self, model: &str, outcome: RunOutcome, elapsed: Duration) {
+        let _ = (model, outcome, elapsed);
+    }
+}
+
+/// Reports a run's end to the observer exactly once, including when the response stream is
+/// dropped half-way (which ends the run without any further event).
+struct RunReport {
+    observer: Option<Arc<dyn AgentObserver>>,
+    model: String,
+    started: Instant,
+    outcome: RunOutcome,
+}
+
+impl RunReport {
+    fn finish(&mut self, outcome: RunOutcome) {
+        self.outcome = outcome;
+    }
+}
+
+impl Drop for RunReport {
+    fn drop(&mut self) {
+        if let Some(observer) = &self.observer {
+            observer.run_finished(&self.model, self.outcome, self.started.elapsed());
         }
     }
 }
@@ -28,18 +129,164 @@ impl Default for AgentServerConfig {
 /// Answers every message by running an [`Agent`] over the thread's recent history.
 ///
 /// The user a run acts for comes from the request context (never from the model), and the
-/// request's metadata reaches the agent's instructions through the run context.
+/// request's metadata reaches the agent's instructions through the run context. With an
+/// attachment store ([`AgentServer::with_attachment_store`]) the model sees the contents of
+/// attached images and text files.
 #[derive(Clone)]
 pub struct AgentServer {
     agent: Agent,
     config: AgentServerConfig,
+    attachments: Option<Arc<dyn AttachmentStore>>,
+    observer: Option<Arc<dyn AgentObserver>>,
 }
 
 impl AgentServer {
     /// A server for `agent`.
     pub fn new(agent: Agent, config: AgentServerConfig) -> Self {
         let agent = agent.with_history_items(config.history_items.max(1));
-        Self { agent, config }
+        Self {
+            agent,
+            config,
+            attachments: None,
+            observer: None,
+        }
+    }
+
+    /// Reads attachment bytes from `attachments` before each run, so that images reach the model
+    /// as image parts (`data:` URLs: the provider cannot reach this server) and text files as
+    /// their text. Without it, the model only learns an attachment's name and type.
+    pub fn with_attachment_store(mut self, attachments: Arc<dyn AttachmentStore>) -> Self {
+        self.attachments = Some(attachments);
+        self
+    }
+
+    /// Reports run measurements (time to first token, tool calls, run durations) to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn AgentObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+}
+
+/// Reads what the model should see of every attachment of the user messages in `items`.
+async fn load_attachment_contents(
+    attachments: &dyn AttachmentStore,
+    items: &[ThreadItem],
+    sctx: &StoreContext,
+    max_text_bytes: usize,
+) -> HashMap<String, AttachmentContent> {
+    let mut contents = HashMap::new();
+    for item in items {
+        let ThreadItem::UserMessage(message) = item else {
+            continue;
+        };
+        for attachment in &message.attachments {
+            let base = attachment.base();
+            if contents.contains_key(&base.id) {
+                continue;
+            }
+            let content = if AttachmentContent::is_convertible(&base.mime_type) {
+                match attachments.read_bytes(&base.id, sctx).await {
+                    Ok(bytes) => {
+                        AttachmentContent::from_bytes(&base.mime_type, &bytes, max_text_bytes)
+                    }
+                    // Never uploaded (an abandoned two-phase upload): the name is all there is.
+                    Err(StoreError::NotFound { .. }) => AttachmentContent::Unreadable,
+                    Err(err) => {
+                        tracing::warn!(attachment.id = %base.id, error = %err, "an attachment could not be read for the model");
+                        AttachmentContent::Unreadable
+                    }
+                }
+            } else {
+                AttachmentContent::Unreadable
+            };
+            contents.insert(base.id.clone(), content);
+        }
+    }
+    contents
+}
+
+/// The first user message's text in `items`, for the title call.
+fn first_user_text(items: &[ThreadItem]) -> String {
+    items
+        .iter()
+        .find_map(|item| match item {
+            ThreadItem::UserMessage(message) => Some(
+                message
+                    .content
+                    .iter()
+                    .filter_map(|part| match part {
+                        chatkit_protocol::UserMessageContent::InputText { text } => {
+                            Some(text.as_str())
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(TITLE_EXCERPT_CHARS).collect()
+}
+
+/// Cleans what the model answered into a title: its first non-empty line, without quotes,
+/// markdown emphasis, a `Title:` prefix or a final period, at most 80 characters.
+pub fn clean_title(raw: &str) -> Option<String> {
+    let line = raw.lines().map(str::trim).find(|line| !line.is_empty())?;
+    let line = line
+        .strip_prefix("Title:")
+        .or_else(|| line.strip_prefix("title:"))
+        .unwrap_or(line)
+        .trim();
+    let trimmed = line
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '*' | '#' | '`' | '“' | '”' | '«' | '»'))
+        .trim()
+        .trim_end_matches('.')
+        .trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    Some(trimmed.chars().take(80).collect())
+}
+
+/// One small model call for a title of the first exchange. Failures are logged and give `None`:
+/// a missing title is no reason to fail a response that already succeeded.
+async fn generate_title(agent: &Agent, question: &str, answer: &str) -> Option<String> {
+    let request = ModelRequest {
+        messages: vec![
+            Message::system(TITLE_PROMPT),
+            Message::user(format!(
+                "User: {}\n\nAssistant: {}",
+                excerpt(question),
+                excerpt(answer)
+            )),
+        ],
+        tools: Vec::new(),
+        settings: ModelSettings::default(),
+    };
+    let call = async {
+        let mut stream = agent.model().stream(request).await?;
+        let mut text = String::new();
+        while let Some(event) = stream.next().await {
+            if let ModelEvent::TextDelta(delta) = event? {
+                text.push_str(&delta);
+            }
+        }
+        Ok::<_, agent_runtime::AgentError>(text)
+    };
+    match tokio::time::timeout(TITLE_TIMEOUT, call).await {
+        Ok(Ok(text)) => clean_title(&text),
+        Ok(Err(err)) => {
+            tracing::warn!(model.name = %agent.model().model_name(), error = %err, "the title call failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(model.name = %agent.model().model_name(), "the title call timed out");
+            None
+        }
     }
 }
 
@@ -47,6 +294,8 @@ impl ChatKitServer for AgentServer {
     fn respond(&self, turn: Turn, _input: Option<UserMessageItem>) -> EventStream {
         let agent = self.agent.clone();
         let config = self.config.clone();
+        let attachments = self.attachments.clone();
+        let observer = self.observer.clone();
         async_stream::stream! {
             let thread_id = turn.thread.id();
             let store = turn.store.clone();
@@ -63,12 +312,60 @@ impl ChatKitServer for AgentServer {
             };
             let mut items = page.data;
             items.reverse();
-            let input = items_to_messages(&items);
+            let contents = match &attachments {
+                Some(attachments) => {
+                    load_attachment_contents(attachments.as_ref(), &items, &sctx, config.max_text_attachment_bytes).await
+                }
+                None => HashMap::new(),
+            };
+            let input = items_to_messages_with_attachments(&items, &contents);
+            let model_name = agent.model().model_name().to_owned();
+            let mut report = RunReport {
+                observer: observer.clone(),
+                model: model_name.clone(),
+                started: Instant::now(),
+                outcome: RunOutcome::Cancelled,
+            };
+            let mut model_call_started: Option<Instant> = None;
+            let mut tool_started: HashMap<String, Instant> = HashMap::new();
+            let mut answer = String::new();
             let mut bridge = EventBridge::new(store.as_ref(), turn.thread.snapshot(), sctx.clone(), config.tool_display);
             let mut run = run_streamed(&agent, turn.ctx.run_context(&thread_id), input);
             while let Some(event) = run.next().await {
                 match event {
                     Ok(event) => {
+                        match &event {
+                            RunEvent::TurnStarted { .. } => model_call_started = Some(Instant::now()),
+                            RunEvent::MessageStarted { .. }
+                            | RunEvent::TextDelta { .. }
+                            | RunEvent::ReasoningStarted { .. }
+                            | RunEvent::ReasoningDelta { .. }
+                            | RunEvent::ToolCallStarted { .. }
+                            | RunEvent::ClientToolCallRequested { .. } => {
+                                if let (Some(started), Some(observer)) = (model_call_started.take(), &observer) {
+                                    observer.model_first_output(&model_name, started.elapsed());
+                                }
+                            }
+                            _ => {}
+                        }
+                        match &event {
+                            RunEvent::ToolCallStarted { call } => {
+                                tool_started.insert(call.id.clone(), Instant::now());
+                            }
+                            RunEvent::ToolCallFinished { call, output } => {
+                                let elapsed = tool_started.remove(&call.id).map(|t| t.elapsed()).unwrap_or_default();
+                                if let Some(observer) = &observer {
+                                    observer.tool_call_finished(&call.name, output.is_error, elapsed);
+                                }
+                            }
+                            RunEvent::MessageDone { text, .. } => {
+                                if !answer.is_empty() {
+                                    answer.push('\n');
+                                }
+                                answer.push_str(text);
+                            }
+                            _ => {}
+                        }
                         for out in bridge.on_event(event) {
                             yield Ok(out);
                         }
@@ -77,6 +374,7 @@ impl ChatKitServer for AgentServer {
                         for out in bridge.finish() {
                             yield Ok(out);
                         }
+                        report.finish(RunOutcome::Failed);
                         yield Err(agent_error(err));
                         return;
                     }
@@ -85,7 +383,76 @@ impl ChatKitServer for AgentServer {
             for out in bridge.finish() {
                 yield Ok(out);
             }
+            report.finish(RunOutcome::Completed);
+            drop(report);
+            // A title after the first exchange: the thread has none, this was its only user
+            // message, and the model answered something to summarize.
+            let user_messages = items.iter().filter(|item| matches!(item, ThreadItem::UserMessage(_))).count();
+            if config.generate_titles
+                && user_messages == 1
+                && !answer.trim().is_empty()
+                && turn.thread.snapshot().title.is_none()
+                && let Some(title) = generate_title(&agent, &first_user_text(&items), &answer).await
+            {
+                turn.thread.update(|thread| thread.title = Some(title));
+            }
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_cleaned_of_what_models_like_to_add() {
+        assert_eq!(
+            clean_title("\"Buying milk\"").as_deref(),
+            Some("Buying milk")
+        );
+        assert_eq!(
+            clean_title("\n  Title: **Rust ownership basics.**\nmore").as_deref(),
+            Some("Rust ownership basics")
+        );
+        assert_eq!(clean_title("   \n \"\" "), None);
+        assert_eq!(
+            clean_title(&"word ".repeat(40)).map(|t| t.chars().count()),
+            Some(80)
+        );
+    }
+
+    #[test]
+    fn a_run_report_counts_a_dropped_run_as_cancelled() {
+        #[derive(Default)]
+        struct Seen(parking_lot::Mutex<Vec<RunOutcome>>);
+        impl AgentObserver for Seen {
+            fn run_finished(&self, _model: &str, outcome: RunOutcome, _elapsed: Duration) {
+                self.0.lock().push(outcome);
+            }
+        }
+        let seen = Arc::new(Seen::default());
+        let report = |outcome: Option<RunOutcome>| {
+            let mut report = RunReport {
+                observer: Some(seen.clone() as Arc<dyn AgentObserver>),
+                model: "m".to_owned(),
+                started: Instant::now(),
+                outcome: RunOutcome::Cancelled,
+            };
+            if let Some(outcome) = outcome {
+                report.finish(outcome);
+            }
+        };
+        report(None);
+        report(Some(RunOutcome::Completed));
+        report(Some(RunOutcome::Failed));
+        assert_eq!(
+            *seen.0.lock(),
+            [
+                RunOutcome::Cancelled,
+                RunOutcome::Completed,
+                RunOutcome::Failed
+            ]
+        );
     }
 }

@@ -40,7 +40,107 @@ pub enum ToolDisplay {
 /// server tool calls to an assistant tool call plus its result; hidden context to a user-role note
 /// (as the reference does); widgets to a short note of what was shown. Pending client tool calls,
 /// workflows, tasks and end-of-turn markers carry nothing the model needs.
+///
+/// Attachments become a short note naming the file, except images whose preview URL the model
+/// can fetch itself (`data:` or `http`); see [`items_to_messages_with_attachments`] to give the
+/// model their contents.
 pub fn items_to_messages(items: &[ThreadItem]) -> Vec<Message> {
+    items_to_messages_with_attachments(items, &HashMap::new())
+}
+
+/// The most text of one text attachment the model sees, in bytes (longer files are cut, and the
+/// model is told so): enough for a page of notes or a config file, small enough to leave room for
+/// the conversation in the context window.
+pub const DEFAULT_MAX_TEXT_ATTACHMENT_BYTES: usize = 20 * 1024;
+
+/// What the model gets for one attachment, read from its bytes before the (synchronous)
+/// conversion of items into messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachmentContent {
+    /// An image, as a `data:` URL: the model provider cannot reach this server's download URL.
+    Image {
+        /// `data:<mime>;base64,<bytes>`.
+        data_url: String,
+    },
+    /// A text file (`text/*`, JSON), decoded as UTF-8 (invalid sequences replaced).
+    Text {
+        /// The text, at most the configured number of bytes.
+        text: String,
+        /// True when the file was longer than what `text` holds.
+        truncated: bool,
+    },
+    /// Nothing the model can read (the bytes are missing, or a type such as PDF that is not
+    /// converted): the model gets a note naming the file.
+    Unreadable,
+}
+
+impl AttachmentContent {
+    /// The content of an attachment of type `mime_type` made of `bytes`, with text cut at
+    /// `max_text_bytes` (on a character boundary).
+    pub fn from_bytes(mime_type: &str, bytes: &[u8], max_text_bytes: usize) -> Self {
+        let media_type = mime_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if is_model_image(&media_type) {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+            return Self::Image {
+                data_url: format!("data:{media_type};base64,{encoded}"),
+            };
+        }
+        if is_text(&media_type) {
+            let truncated = bytes.len() > max_text_bytes;
+            let mut end = bytes.len().min(max_text_bytes);
+            // Cut on a character boundary: step back over UTF-8 continuation bytes.
+            while truncated && end > 0 && bytes.get(end).is_some_and(|b| (b & 0xC0) == 0x80) {
+                end -= 1;
+            }
+            return Self::Text {
+                text: String::from_utf8_lossy(&bytes[..end]).into_owned(),
+                truncated,
+            };
+        }
+        Self::Unreadable
+    }
+
+    /// True when an attachment of this MIME type has content worth loading for the model.
+    pub fn is_convertible(mime_type: &str) -> bool {
+        let media_type = mime_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        is_model_image(&media_type) || is_text(&media_type)
+    }
+}
+
+/// Image types vision models accept. SVG is text to a model (and script to a browser), so it is
+/// treated as neither.
+fn is_model_image(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        "image/png" | "image/jpeg" | "image/jpg" | "image/gif" | "image/webp"
+    )
+}
+
+fn is_text(media_type: &str) -> bool {
+    media_type.starts_with("text/")
+        || media_type == "application/json"
+        || media_type.ends_with("+json")
+}
+
+/// Like [`items_to_messages`], with the contents of attachments: `contents` maps attachment ids
+/// to what was read from their bytes. An image becomes an image part, a text file its text (in
+/// a fenced block after a line naming the file), anything else a note naming the file.
+/// Attachments missing from `contents` are treated as [`items_to_messages`] treats them.
+pub fn items_to_messages_with_attachments(
+    items: &[ThreadItem],
+    contents: &HashMap<String, AttachmentContent>,
+) -> Vec<Message> {
     let mut messages = Vec::with_capacity(items.len());
     for item in items {
         match item {
@@ -64,6 +164,10 @@ pub fn items_to_messages(items: &[ThreadItem]) -> Vec<Message> {
                     parts.push(UserContent::Text { text });
                 }
                 for attachment in &message.attachments {
+                    if let Some(content) = contents.get(&attachment.base().id) {
+                        parts.push(attachment_part(attachment, content));
+                        continue;
+                    }
                     match attachment {
                         chatkit_protocol::Attachment::Image(image)
                             if image.preview_url.starts_with("data:")
@@ -145,6 +249,34 @@ pub fn items_to_messages(items: &[ThreadItem]) -> Vec<Message> {
         }
     }
     messages
+}
+
+fn attachment_part(
+    attachment: &chatkit_protocol::Attachment,
+    content: &AttachmentContent,
+) -> UserContent {
+    let base = attachment.base();
+    match content {
+        AttachmentContent::Image { data_url } => UserContent::Image {
+            url: data_url.clone(),
+            detail: None,
+        },
+        AttachmentContent::Text { text, truncated } => UserContent::Text {
+            text: format!(
+                "[attached file: {} ({}){}]\n```\n{text}\n```",
+                base.name,
+                base.mime_type,
+                if *truncated {
+                    ", only its beginning is shown"
+                } else {
+                    ""
+                }
+            ),
+        },
+        AttachmentContent::Unreadable => UserContent::Text {
+            text: format!("[attached file: {} ({})]", base.name, base.mime_type),
+        },
+    }
 }
 
 fn recorded_tool_call(content: &Value) -> Option<(ToolCall, ToolOutput)> {

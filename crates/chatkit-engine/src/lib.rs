@@ -10,8 +10,10 @@ mod pipeline;
 mod server;
 mod stream;
 
-pub use agent_server::{AgentServer, AgentServerConfig};
-pub use bridge::ToolDisplay;
+pub use agent_server::{
+    AgentObserver, AgentServer, AgentServerConfig, RunOutcome, TITLE_PROMPT, clean_title,
+};
+pub use bridge::{AttachmentContent, ToolDisplay};
 pub use context::{RequestContext, ThreadHandle};
 pub use engine::{CancelPolicy, Engine, EngineConfig, Response};
 pub use error::EngineError;

@@ -6,4 +6,5 @@ mod support;
 mod agent;
 mod cancel;
 mod dispatch;
+mod model_input;
 mod streaming;
