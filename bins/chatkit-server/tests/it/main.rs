@@ -6,4 +6,5 @@ mod support;
 mod api;
 mod auth;
 mod errors;
+mod multi_instance;
 mod shutdown;
