@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+mod playground;
 pub mod sse;
 
 use std::sync::Arc;
@@ -67,7 +68,8 @@ pub struct RequestId(pub String);
 pub fn configure(cfg: &mut web::ServiceConfig, chatkit_path: &str) {
     cfg.route(chatkit_path, web::post().to(chatkit))
         .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .configure(|cfg| playground::configure(cfg, chatkit_path));
 }
 
 /// The fallback for unknown paths and methods: JSON, like every other error.

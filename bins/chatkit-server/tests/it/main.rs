@@ -6,5 +6,6 @@ mod support;
 mod api;
 mod auth;
 mod errors;
+mod playground;
 mod multi_instance;
 mod shutdown;
