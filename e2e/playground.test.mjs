@@ -60,14 +60,17 @@ function cleanEnvironment() {
   return env;
 }
 
-/** Starts the server and resolves once `/healthz` answers; rejects if it exits first. */
-async function startServer() {
+/**
+ * Starts the server in `cwd` with extra `args` and resolves once `/healthz` answers; rejects if
+ * it exits first.
+ */
+async function startServer(cwd, args = []) {
   await fs.access(SERVER_BIN).catch(() => {
     throw new Error(`no server binary at ${SERVER_BIN}: run \`cargo build -p chatkit-server\` or set CHATKIT_SERVER_BIN`);
   });
   const port = await freePort();
-  const child = spawn(SERVER_BIN, ["--bind", `127.0.0.1:${port}`], {
-    cwd: workDir,
+  const child = spawn(SERVER_BIN, ["--bind", `127.0.0.1:${port}`, ...args], {
+    cwd,
     env: cleanEnvironment(),
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -140,7 +143,7 @@ async function waitForFinishedAnswers(count) {
 
 before(async () => {
   workDir = await fs.mkdtemp(path.join(os.tmpdir(), "chatkit-e2e-"));
-  ({ child: server, url: base } = await startServer());
+  ({ child: server, url: base } = await startServer(workDir));
   context = await chromium.launchPersistentContext(path.join(workDir, "chromium-profile"), {
     executablePath: CHROMIUM,
     headless: true,
@@ -165,13 +168,17 @@ before(async () => {
   });
 });
 
-after(async () => {
-  await context?.close();
-  if (server && server.exitCode === null && server.signalCode === null) {
-    const exited = once(server, "exit");
-    server.kill("SIGTERM");
+async function stopServer(child) {
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
     await exited;
   }
+}
+
+after(async () => {
+  await context?.close();
+  await stopServer(server);
   if (workDir) await fs.rm(workDir, { recursive: true, force: true });
 });
 
@@ -350,5 +357,47 @@ test("an image is uploaded in two phases, sent and previewed", async () => {
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');
   await previewLoaded();
+  assert.deepEqual(pageProblems, []);
+});
+
+test("a tool call is shown as a workflow task", async (t) => {
+  // A second server, configured with the bundled todo MCP server, so the demo model calls a
+  // tool when asked to add a task.
+  const dir = path.join(workDir, "with-tools");
+  await fs.mkdir(dir);
+  const config = path.join(dir, "chatkit.toml");
+  await fs.writeFile(
+    config,
+    [
+      "[[mcp_servers]]",
+      'name = "todo"',
+      `transport = { type = "stdio", command = ${JSON.stringify(SERVER_BIN)}, args = ["todo-mcp", "--db", "todo.db"] }`,
+      'user_id_arguments = ["user_id"]',
+      "",
+    ].join("\n"),
+  );
+  const { child, url } = await startServer(dir, ["--config", config]);
+  t.after(() => stopServer(child));
+
+  await page.goto(`${url}/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.fill("#message", "Add a task to buy milk");
+  await page.click("#send");
+  // A finished workflow is collapsed (as ChatKit shows it), so its task is attached but hidden.
+  await page.waitForSelector('#items .message[data-type="workflow"] .task[data-status="complete"]', {
+    state: "attached",
+  });
+  await waitForFinishedAnswers(1);
+  const task = await page.textContent('#items .message[data-type="workflow"] .task .task-title');
+  assert.match(task, /add_task/);
+  const answer = await page.textContent('#items .message[data-type="assistant_message"] .text');
+  assert.match(answer, /^Done\. The tool answered: /);
+  // The workflow comes before the answer it led to.
+  const types = await page.$$eval("#items .message", (nodes) => nodes.map((node) => node.dataset.type));
+  assert.deepEqual(types, ["user_message", "workflow", "assistant_message"]);
+  // Unfolding the workflow shows its task.
+  await page.click('#items .message[data-type="workflow"] summary');
+  await page.waitForSelector('#items .message[data-type="workflow"] .task[data-status="complete"]');
+  await page.screenshot({ path: path.join(REPO_ROOT, "target/playground-tools.png") });
   assert.deepEqual(pageProblems, []);
 });
