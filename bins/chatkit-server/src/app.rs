@@ -35,6 +35,8 @@ pub struct Components {
     pub mcp: Option<Arc<mcp_client::McpManager>>,
     /// The engine.
     pub engine: Engine,
+    /// Metrics, fed by the HTTP layer and the agent server.
+    pub metrics: Arc<http::metrics::Metrics>,
 }
 
 /// Opens the store (running migrations when configured).
@@ -167,10 +169,15 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
             ..RuntimeModelSettings::default()
         });
 
-    let mcp = if settings.mcp_servers.is_empty() {
+    let mcp_servers = if settings.mcp_servers.is_empty() {
+        demo_tools(settings)?.into_iter().collect()
+    } else {
+        settings.mcp_servers.clone()
+    };
+    let mcp = if mcp_servers.is_empty() {
         None
     } else {
-        let manager = Arc::new(mcp_client::McpManager::new(settings.mcp_servers.clone())?);
+        let manager = Arc::new(mcp_client::McpManager::new(mcp_servers)?);
         for failure in manager.connect_all().await {
             tracing::warn!(error = %failure, "an MCP server is not available yet; it will be retried");
         }
@@ -178,6 +185,7 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         Some(manager)
     };
 
+    let metrics = Arc::new(http::metrics::Metrics::default());
     let server = AgentServer::new(
         agent,
         AgentServerConfig {
@@ -187,8 +195,12 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
                 "hidden" => ToolDisplay::Hidden,
                 _ => ToolDisplay::Workflow,
             },
+            generate_titles: settings.generate_titles(),
+            ..AgentServerConfig::default()
         },
-    );
+    )
+    .with_attachment_store(Arc::clone(&attachments))
+    .with_observer(metrics.clone());
     let engine_config = EngineConfig {
         cancel_policy: if agent_settings.on_disconnect == "finish" {
             CancelPolicy::FinishInBackground
@@ -211,7 +223,34 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         authenticator,
         mcp,
         engine,
+        metrics,
     })
+}
+
+/// The demo's tool source: with the demo model and no configured MCP servers, this very binary's
+/// `todo-mcp` subcommand as a stdio MCP server, so a newcomer sees a real tool call. The user id
+/// argument is filled from the authenticated user, never by the model.
+fn demo_tools(settings: &Settings) -> anyhow::Result<Option<mcp_client::McpServerConfig>> {
+    if !settings.demo.todo_tools || settings.model.effective_provider() != ModelProviderKind::Demo {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().context("finding this program for the demo tools")?;
+    tracing::info!(
+        todo.db = %settings.demo.todo_db.display(),
+        "demo: the bundled todo MCP server provides the tools (demo.todo_tools = false turns this off)"
+    );
+    Ok(Some(
+        mcp_client::McpServerConfig::stdio(
+            "todo",
+            program.to_string_lossy().into_owned(),
+            [
+                "todo-mcp".to_owned(),
+                "--db".to_owned(),
+                settings.demo.todo_db.to_string_lossy().into_owned(),
+            ],
+        )
+        .user_id_arguments(["user_id"]),
+    ))
 }
 
 /// A server bound to its port, ready to run.
@@ -248,6 +287,14 @@ impl Application {
             max_body_bytes: settings.server.max_body_bytes,
             keep_alive: Duration::from_secs(settings.server.keep_alive_secs.max(1)),
             cors_origins: settings.server.cors_origins.clone(),
+            attachments: Arc::clone(&components.attachments),
+            metrics: Arc::clone(&components.metrics),
+            metrics_enabled: settings.metrics.enabled,
+            rate_limiter: http::ratelimit::RateLimiter::new(
+                settings.rate_limit.requests_per_minute,
+                settings.rate_limit.burst,
+            )
+            .map(Arc::new),
         });
         let path = settings.server.path.clone();
         let mut server = HttpServer::new(move || {

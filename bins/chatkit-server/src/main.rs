@@ -82,8 +82,16 @@ async fn main() -> anyhow::Result<()> {
         _ => {
             let settings = load(&cli)?;
             tracing::info!(settings = %settings.describe(), "starting");
+            let host = settings
+                .server
+                .bind
+                .rsplit_once(':')
+                .map(|(host, _)| host.to_owned())
+                .unwrap_or_else(|| "127.0.0.1".to_owned());
             let app = Application::build(settings).await?;
             tracing::info!(port = app.port(), "listening");
+            // On stdout, for people and for scripts that bind port 0 and need the real port.
+            println!("listening on http://{host}:{}", app.port());
             app.run_until_stopped().await
         }
     }

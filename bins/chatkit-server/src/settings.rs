@@ -27,6 +27,12 @@ pub struct Settings {
     pub mcp_servers: Vec<mcp_client::McpServerConfig>,
     /// Attachments.
     pub attachments: AttachmentSettings,
+    /// Per-user request rate limits on the chat endpoints.
+    pub rate_limit: RateLimitSettings,
+    /// The zero-configuration demo (the demo model's bundled tools).
+    pub demo: DemoSettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
 }
 
 /// HTTP listener and limits.
@@ -252,6 +258,10 @@ pub struct AgentSettings {
     pub tool_display: String,
     /// What a client disconnect does: `stop` (the reference's) or `finish` (finish in background).
     pub on_disconnect: String,
+    /// Ask the model for a short title after a thread's first exchange (one more small model
+    /// call per thread) (`CHATKIT_GENERATE_TITLES`). Unset: on for real models, off for the
+    /// demo model.
+    pub generate_titles: Option<bool>,
 }
 
 impl Default for AgentSettings {
@@ -271,6 +281,7 @@ impl Default for AgentSettings {
             max_turns: 10,
             tool_display: "workflow".to_owned(),
             on_disconnect: "stop".to_owned(),
+            generate_titles: None,
         }
     }
 }
@@ -306,7 +317,82 @@ impl Default for AttachmentSettings {
     }
 }
 
+/// Per-user rate limits: a token bucket per authenticated user on `POST {server.path}` and
+/// `POST /api/chat`. The buckets live in the process, so several instances behind a load
+/// balancer each allow the full rate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained requests per minute per user; 0 turns the limit off
+    /// (`CHATKIT_RATE_LIMIT_PER_MINUTE`).
+    pub requests_per_minute: u32,
+    /// Requests a user may make at once before the sustained rate applies
+    /// (`CHATKIT_RATE_LIMIT_BURST`).
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 120,
+            burst: 30,
+        }
+    }
+}
+
+/// The zero-configuration demo.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSettings {
+    /// With the demo model and no `mcp_servers`, run the bundled todo MCP server (this binary's
+    /// `todo-mcp` subcommand) as a child process, so the demo shows real tool calls
+    /// (`CHATKIT_DEMO_TODO_TOOLS`).
+    pub todo_tools: bool,
+    /// SQLite file of the demo's tasks.
+    pub todo_db: PathBuf,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            todo_tools: true,
+            todo_db: PathBuf::from("data/todo.db"),
+        }
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics` (no authentication: it holds counts, route patterns and tool names,
+    /// never user data) (`CHATKIT_METRICS_ENABLED`).
+    pub enabled: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name}: `{value}` is not true or false"),
+    }
+}
+
 impl Settings {
+    /// Whether thread titles are generated, once `agent.generate_titles` is resolved: on for a
+    /// real model, off for the demo model (its canned answers make silly titles).
+    pub fn generate_titles(&self) -> bool {
+        self.agent
+            .generate_titles
+            .unwrap_or(self.model.effective_provider() != ModelProviderKind::Demo)
+    }
+
     /// Loads the file (if any), then applies environment overrides from `env`.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let mut settings = match file {
@@ -400,6 +486,25 @@ impl Settings {
         if let Some(v) = first(&["CHATKIT_PUBLIC_URL"]) {
             self.attachments.public_url = Some(v);
         }
+        if let Some(v) = first(&["CHATKIT_GENERATE_TITLES"]) {
+            self.agent.generate_titles = Some(parse_bool("CHATKIT_GENERATE_TITLES", &v)?);
+        }
+        if let Some(v) = first(&["CHATKIT_RATE_LIMIT_PER_MINUTE"]) {
+            self.rate_limit.requests_per_minute = v
+                .parse()
+                .with_context(|| format!("CHATKIT_RATE_LIMIT_PER_MINUTE: `{v}` is not a number"))?;
+        }
+        if let Some(v) = first(&["CHATKIT_RATE_LIMIT_BURST"]) {
+            self.rate_limit.burst = v
+                .parse()
+                .with_context(|| format!("CHATKIT_RATE_LIMIT_BURST: `{v}` is not a number"))?;
+        }
+        if let Some(v) = first(&["CHATKIT_DEMO_TODO_TOOLS"]) {
+            self.demo.todo_tools = parse_bool("CHATKIT_DEMO_TODO_TOOLS", &v)?;
+        }
+        if let Some(v) = first(&["CHATKIT_METRICS_ENABLED"]) {
+            self.metrics.enabled = parse_bool("CHATKIT_METRICS_ENABLED", &v)?;
+        }
         Ok(())
     }
 
@@ -433,6 +538,9 @@ impl Settings {
         }
         if !["stop", "finish"].contains(&self.agent.on_disconnect.as_str()) {
             bail!("agent.on_disconnect must be stop or finish");
+        }
+        if self.rate_limit.requests_per_minute > 0 && self.rate_limit.burst == 0 {
+            bail!("rate_limit.burst must be at least 1 when rate_limit.requests_per_minute is set");
         }
         if self.model.effective_provider() != ModelProviderKind::Demo
             && self.model.base_url.is_none()

@@ -1,8 +1,12 @@
 //! The HTTP adapter: routes, the ChatKit endpoint, health checks.
 
+pub mod attachments;
 pub mod auth;
 pub mod error;
+pub mod legacy;
+pub mod metrics;
 mod playground;
+pub mod ratelimit;
 pub mod sse;
 
 use std::sync::Arc;
@@ -45,6 +49,14 @@ pub struct AppState {
     pub keep_alive: Duration,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<String>,
+    /// Attachment bytes (uploads and downloads).
+    pub attachments: Arc<dyn chatkit_store::AttachmentStore>,
+    /// Request, stream, model and tool metrics.
+    pub metrics: Arc<self::metrics::Metrics>,
+    /// Whether `GET /metrics` is served.
+    pub metrics_enabled: bool,
+    /// The per-user rate limit on the chat endpoints; `None`: no limit.
+    pub rate_limiter: Option<Arc<self::ratelimit::RateLimiter>>,
 }
 
 impl AppState {
@@ -69,6 +81,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, chatkit_path: &str) {
     cfg.route(chatkit_path, web::post().to(chatkit))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/api/chat", web::post().to(legacy::chat))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .configure(attachments::configure)
         .configure(|cfg| playground::configure(cfg, chatkit_path));
 }
 
@@ -139,6 +154,9 @@ where
         user.id = tracing::field::Empty,
     );
     let started = Instant::now();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| Arc::clone(&state.metrics));
     let future = span.in_scope(|| service.call(req));
     Box::pin(async move {
         let mut response = future.instrument(span.clone()).await?;
@@ -154,6 +172,14 @@ where
             );
             headers.insert(VARY, HeaderValue::from_static("Origin"));
         }
+        if let Some(metrics) = &metrics {
+            let request = response.request();
+            metrics.request_handled(
+                request.match_pattern().as_deref(),
+                request.method().as_str(),
+                response.status().as_u16(),
+            );
+        }
         span.in_scope(|| {
             tracing::info!(
                 http.status = response.status().as_u16(),
@@ -167,7 +193,7 @@ where
 
 /// Reads the body, decompressing it as its `Content-Encoding` says, and refusing it once it grows
 /// past `limit` (after decompression, so a small gzip bomb is refused too).
-async fn read_body(
+pub(crate) async fn read_body(
     req: &actix_web::HttpRequest,
     payload: web::Payload,
     limit: usize,
@@ -201,6 +227,9 @@ async fn chatkit(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(refused) = ratelimit::refuse_if_limited(&state, &caller.0.user.id) {
+        return Ok(refused);
+    }
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     match state.engine.process(&body, caller.0).await? {
         Response::Json(json) => Ok(HttpResponse::Ok()
@@ -210,7 +239,10 @@ async fn chatkit(
             .insert_header((CONTENT_TYPE, "text/event-stream"))
             .insert_header((CACHE_CONTROL, "no-cache"))
             .insert_header(("X-Accel-Buffering", "no"))
-            .streaming(SseBody::new(events, state.keep_alive))),
+            .streaming(metrics::TimedStream::new(
+                SseBody::new(events, state.keep_alive),
+                state.metrics.stream_started("chatkit"),
+            ))),
     }
 }
 

@@ -4,8 +4,12 @@
 mod support;
 
 mod api;
+mod attachments;
 mod auth;
 mod errors;
-mod playground;
+mod legacy_chat;
 mod multi_instance;
+mod observability;
+mod playground;
 mod shutdown;
+mod titles_and_demo;

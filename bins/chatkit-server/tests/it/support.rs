@@ -71,6 +71,9 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Settings)) -> Te
     settings.model.base_url = Some(model.base_url());
     settings.model.model = "fake-model".to_owned();
     settings.attachments.dir = dir.path().join("attachments");
+    // The fake model counts as a real one, which would turn title generation on: one more model
+    // call per new thread that most tests do not script. Tests of titles turn it back on.
+    settings.agent.generate_titles = Some(false);
     match db {
         Db::Sqlite => {
             settings.database.url = format!(
