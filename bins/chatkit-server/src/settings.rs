@@ -629,4 +629,49 @@ mod tests {
         let bad: Result<Settings, _> = toml::from_str("[server]\nbindd = 1\n");
         assert!(bad.expect_err("unknown key").to_string().contains("bindd"));
     }
+
+    #[test]
+    fn titles_follow_the_model_unless_set_and_limits_and_demo_read_the_environment() {
+        let demo = Settings::load(None, |_| None).expect("valid");
+        assert!(
+            !demo.generate_titles(),
+            "no titles from canned demo answers"
+        );
+        assert!(demo.demo.todo_tools);
+        assert_eq!(
+            (demo.rate_limit.requests_per_minute, demo.rate_limit.burst),
+            (120, 30)
+        );
+        let env = |name: &str| {
+            match name {
+                "OPENAI_API_KEY" => Some("sk-test"),
+                "CHATKIT_RATE_LIMIT_PER_MINUTE" => Some("0"),
+                "CHATKIT_DEMO_TODO_TOOLS" => Some("off"),
+                "CHATKIT_METRICS_ENABLED" => Some("false"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let real = Settings::load(None, env).expect("valid");
+        assert!(real.generate_titles());
+        assert_eq!(real.rate_limit.requests_per_minute, 0);
+        assert!(!real.demo.todo_tools && !real.metrics.enabled);
+        let mut off = real.clone();
+        off.agent.generate_titles = Some(false);
+        assert!(!off.generate_titles());
+        let err = Settings::load(None, |name| {
+            (name == "CHATKIT_GENERATE_TITLES").then(|| "maybe".to_owned())
+        })
+        .expect_err("not a boolean");
+        assert!(err.to_string().contains("CHATKIT_GENERATE_TITLES"), "{err}");
+        let no_burst: Settings =
+            toml::from_str("[rate_limit]\nrequests_per_minute = 10\nburst = 0\n").expect("parses");
+        assert!(
+            no_burst
+                .validate()
+                .expect_err("a limit without a burst")
+                .to_string()
+                .contains("rate_limit.burst")
+        );
+    }
 }
