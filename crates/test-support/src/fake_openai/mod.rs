@@ -146,6 +146,11 @@ impl FakeOpenAi {
             .route("/v1/responses", post(responses))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
+            // Streaming wants every chunk on the wire at once: with Nagle's algorithm on, the first
+            // body write waits for the client's delayed ACK (measured: 44 ms per model call).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(error) = axum::serve(listener, router).await {
                 eprintln!("fake OpenAI server stopped: {error}");
             }
