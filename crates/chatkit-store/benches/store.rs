@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench -p chatkit-store --bench store -- [--backend sqlite|postgres|memory|all]
 //!     [--case pages|threads|writes|all] [--large-items N] [--large-threads N]
-//!     [--writes N] [--writers N]
+//!     [--writes N] [--writers N] [--postgres-async-commit]
 //! ```
 //!
 //! PostgreSQL is the server at `CHATKIT_BENCH_DATABASE_URL` (default
@@ -30,6 +30,7 @@ struct Options {
     large_threads: usize,
     writes: usize,
     writers: usize,
+    postgres_async_commit: bool,
 }
 
 fn parse_options() -> Options {
@@ -40,6 +41,7 @@ fn parse_options() -> Options {
         large_threads: 100_000,
         writes: 8_000,
         writers: 8,
+        postgres_async_commit: false,
     };
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
@@ -63,6 +65,7 @@ fn parse_options() -> Options {
             "--large-threads" => options.large_threads = value().parse().unwrap_or(100_000),
             "--writes" => options.writes = value().parse().unwrap_or(8_000),
             "--writers" => options.writers = value().parse().unwrap_or(8),
+            "--postgres-async-commit" => options.postgres_async_commit = true,
             // `cargo bench` passes `--bench`; ignore it and anything else.
             _ => {}
         }
@@ -89,7 +92,7 @@ struct Bench {
     _directory: Option<tempfile::TempDir>,
 }
 
-async fn open(backend: &str) -> Bench {
+async fn open(backend: &str, options: &Options) -> Bench {
     match backend {
         "memory" => Bench {
             store: Arc::new(MemoryStore::new()),
@@ -130,6 +133,7 @@ async fn open(backend: &str) -> Bench {
                 SeaOrmStore::connect(StoreConfig {
                     max_connections: 16,
                     postgres_schema: Some(schema.clone()),
+                    postgres_synchronous_commit: !options.postgres_async_commit,
                     ..StoreConfig::with_url(url)
                 })
                 .await
@@ -245,7 +249,7 @@ fn micros(duration: Duration) -> f64 {
 }
 
 async fn bench_item_pages(backend: &str, options: &Options) {
-    let bench = open(backend).await;
+    let bench = open(backend, options).await;
     let ctx = StoreContext::new("bench-user");
     let mut results = Vec::new();
     for size in [1_000, options.large_items] {
@@ -310,7 +314,7 @@ async fn bench_item_pages(backend: &str, options: &Options) {
 }
 
 async fn bench_thread_pages(backend: &str, options: &Options) {
-    let bench = open(backend).await;
+    let bench = open(backend, options).await;
     let mut results = Vec::new();
     for (owner, size) in [("small-owner", 100), ("large-owner", options.large_threads)] {
         let ctx = StoreContext::new(owner);
@@ -364,7 +368,7 @@ async fn bench_thread_pages(backend: &str, options: &Options) {
 }
 
 async fn bench_writes(backend: &str, options: &Options) {
-    let bench = open(backend).await;
+    let bench = open(backend, options).await;
     let ctx = StoreContext::new("writer");
     for shared in [true, false] {
         let shared_thread = generate_id(ItemIdKind::Thread);

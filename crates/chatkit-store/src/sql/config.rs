@@ -26,6 +26,12 @@ pub struct StoreConfig {
     /// PostgreSQL schema to use (it becomes the connections' `search_path`); `None` uses the
     /// server's default (`public`). Letters, digits and `_` only.
     pub postgres_schema: Option<String>,
+    /// PostgreSQL `synchronous_commit` for this store's sessions. `true` (the default) waits for
+    /// the WAL flush at every commit, so an acknowledged item survives a crash. `false` lets
+    /// PostgreSQL acknowledge before the flush: a crash may lose the last few hundred
+    /// milliseconds of writes (never corrupting anything), in exchange for several times the
+    /// write throughput on slow disks. An operator's choice, never a silent default.
+    pub postgres_synchronous_commit: bool,
     /// Run pending migrations when connecting. Turn it off when operators migrate with the
     /// `chatkit-migration` binary before a rollout.
     pub run_migrations: bool,
@@ -41,6 +47,7 @@ impl Default for StoreConfig {
             idle_timeout: Some(Duration::from_secs(600)),
             sqlite_busy_timeout: Duration::from_secs(5),
             postgres_schema: None,
+            postgres_synchronous_commit: true,
             run_migrations: true,
         }
     }

@@ -213,6 +213,11 @@ impl SeaOrmStore {
                     }
                     options.set_schema_search_path(schema.clone());
                 }
+                if !config.postgres_synchronous_commit {
+                    options.map_sqlx_postgres_opts(|postgres| {
+                        postgres.options([("synchronous_commit", "off")])
+                    });
+                }
             }
         }
         let db = Database::connect(options)
@@ -476,7 +481,8 @@ impl SeaOrmStore {
                 Err(error) => return Err(map_db_err(error)),
             }
         }
-        txn.commit().await.map_err(map_db_err)
+        txn.commit().await.map_err(map_db_err)?;
+        self.refresh_statistics("conversations").await
     }
 
     /// Appends many items to one thread at once, in order, in multi-row `INSERT`s inside one
@@ -552,7 +558,23 @@ impl SeaOrmStore {
                 Err(error) => return Err(map_db_err(error)),
             }
         }
-        txn.commit().await.map_err(map_db_err)
+        txn.commit().await.map_err(map_db_err)?;
+        self.refresh_statistics("messages").await
+    }
+
+    /// After a bulk load PostgreSQL's planner statistics describe the table as it was, and with
+    /// a thread suddenly a thousand times larger it can pick the position index for an id lookup
+    /// and scan the whole thread (measured: 250 ms instead of 0.1 ms at a million items).
+    /// Refreshing them right away keeps every read on its intended index. Autovacuum does the
+    /// same for ordinary traffic, which grows tables gradually.
+    async fn refresh_statistics(&self, table: &str) -> Result<(), StoreError> {
+        if self.backend == SqlBackend::Postgres {
+            self.db
+                .execute_unprepared(&format!("ANALYZE {table}"))
+                .await
+                .map_err(map_db_err)?;
+        }
+        Ok(())
     }
 
     fn thread_values(
