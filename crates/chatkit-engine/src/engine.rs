@@ -303,19 +303,9 @@ impl Engine {
             }
             ChatKitRequest::AttachmentsDelete { params, .. } => {
                 store.load_attachment(&params.attachment_id, &sctx).await?;
-                if let Some(attachments) = &self.inner.attachments {
-                    // The bytes may never have been uploaded (a two-phase upload abandoned
-                    // half-way); the record goes all the same.
-                    match attachments
-                        .delete_attachment(&params.attachment_id, &sctx)
-                        .await
-                    {
-                        Err(StoreError::NotFound { .. }) | Ok(()) => {}
-                        Err(err) => return Err(err.into()),
-                    }
-                }
-                store
-                    .delete_attachment(&params.attachment_id, &sctx)
+                // The bytes may never have been uploaded (a two-phase upload abandoned half-way);
+                // the record goes all the same.
+                self.delete_attachment_everywhere(&params.attachment_id, &sctx)
                     .await?;
                 Ok(b"{}".to_vec())
             }
@@ -334,7 +324,14 @@ impl Engine {
             }
             ChatKitRequest::ThreadsDelete { params, .. } => {
                 store.load_thread(&params.thread_id, &sctx).await?;
+                let attachment_ids = self.thread_attachments(&params.thread_id, &sctx).await?;
                 store.delete_thread(&params.thread_id, &sctx).await?;
+                // The store keeps attachments apart from threads; those sent in this thread go
+                // with it, records and bytes, so deleting a conversation leaves nothing behind.
+                for attachment_id in attachment_ids {
+                    self.delete_attachment_everywhere(&attachment_id, &sctx)
+                        .await?;
+                }
                 Ok(b"{}".to_vec())
             }
             ChatKitRequest::InputTranscribe { params, .. } => {
@@ -372,6 +369,55 @@ impl Engine {
                 "{} is a streaming request",
                 streaming.kind()
             ))),
+        }
+    }
+
+    /// Ids of the attachments sent with the thread's user messages.
+    async fn thread_attachments(
+        &self,
+        thread_id: &str,
+        sctx: &StoreContext,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .inner
+                .store
+                .load_thread_items(thread_id, after.as_deref(), 100, Order::Asc, sctx)
+                .await?;
+            for item in &page.data {
+                if let ThreadItem::UserMessage(message) = item {
+                    ids.extend(message.attachments.iter().map(|a| a.id().to_owned()));
+                }
+            }
+            if !page.has_more {
+                return Ok(ids);
+            }
+            after = page.after;
+        }
+    }
+
+    /// Deletes an attachment's bytes and record; either may already be gone.
+    async fn delete_attachment_everywhere(
+        &self,
+        attachment_id: &str,
+        sctx: &StoreContext,
+    ) -> Result<(), EngineError> {
+        if let Some(attachments) = &self.inner.attachments {
+            match attachments.delete_attachment(attachment_id, sctx).await {
+                Err(StoreError::NotFound { .. }) | Ok(()) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        match self
+            .inner
+            .store
+            .delete_attachment(attachment_id, sctx)
+            .await
+        {
+            Err(StoreError::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(err) => Err(err.into()),
         }
     }
 

@@ -331,3 +331,83 @@ async fn attachments_are_created_with_an_upload_descriptor_and_deleted_even_if_n
     .expect_err("gone");
     assert_eq!(err.status(), 404);
 }
+
+#[tokio::test]
+async fn deleting_a_thread_deletes_the_attachments_sent_in_it_records_and_bytes() {
+    use chatkit_store::AttachmentStore;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: std::sync::Arc<dyn chatkit_store::Store> =
+        std::sync::Arc::new(chatkit_store::MemoryStore::new());
+    let attachments = std::sync::Arc::new(chatkit_store::LocalDiskAttachmentStore::new(
+        chatkit_store::LocalDiskConfig {
+            root: dir.path().to_owned(),
+            max_bytes: 1024,
+            ..chatkit_store::LocalDiskConfig::default()
+        },
+    ));
+    let engine = chatkit_engine::Engine::with_attachments(
+        std::sync::Arc::clone(&store),
+        attachments.clone(),
+        std::sync::Arc::new(ScriptedServer::default()),
+        chatkit_engine::EngineConfig::default(),
+    );
+    let json_of = |response| match response {
+        chatkit_engine::Response::Json(bytes) => {
+            serde_json::from_slice::<serde_json::Value>(&bytes).expect("json")
+        }
+        chatkit_engine::Response::Stream(_) => panic!("json expected"),
+    };
+    let body = json!({"type": "attachments.create", "params": {"name": "notes.txt", "size": 5, "mime_type": "text/plain"}});
+    let created = json_of(
+        engine
+            .process(body.to_string().as_bytes(), user("alice"))
+            .await
+            .expect("creates"),
+    );
+    let id = created["id"].as_str().expect("id").to_owned();
+    let ctx = user("alice").store();
+    attachments
+        .write_bytes(&id, b"hello", &ctx)
+        .await
+        .expect("uploads");
+    let mut message = create("see attached");
+    message["params"]["input"]["attachments"] = json!([id]);
+    let events = match engine
+        .process(message.to_string().as_bytes(), user("alice"))
+        .await
+        .expect("streams")
+    {
+        chatkit_engine::Response::Stream(events) => events.collect_all().await,
+        chatkit_engine::Response::Json(_) => panic!("stream expected"),
+    };
+    let thread_id = match &events[0] {
+        chatkit_protocol::ThreadStreamEvent::ThreadCreated { thread } => thread.id.clone(),
+        other => panic!("thread.created first, got {other:?}"),
+    };
+    let stored = store
+        .load_attachment(&id, &ctx)
+        .await
+        .expect("kept while the thread lives");
+    assert_eq!(stored.base().thread_id.as_deref(), Some(thread_id.as_str()));
+    let delete = json!({"type": "threads.delete", "params": {"thread_id": thread_id}});
+    json_of(
+        engine
+            .process(delete.to_string().as_bytes(), user("alice"))
+            .await
+            .expect("deletes"),
+    );
+    assert!(
+        store
+            .load_attachment(&id, &ctx)
+            .await
+            .expect_err("record gone")
+            .is_not_found()
+    );
+    assert!(
+        attachments
+            .read_bytes(&id, &ctx)
+            .await
+            .expect_err("bytes gone")
+            .is_not_found()
+    );
+}
