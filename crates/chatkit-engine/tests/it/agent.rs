@@ -243,3 +243,46 @@ async fn a_failing_model_ends_the_stream_with_a_retryable_error() {
         &json!({"type": "error", "code": "stream.error", "allow_retry": true})
     );
 }
+
+#[tokio::test]
+async fn reasoning_becomes_a_workflow_of_thoughts_that_closes_with_its_duration_when_the_answer_starts()
+ {
+    let h = agent_harness(10).await;
+    h.model
+        .push_turn(ScriptedTurn::text("The answer is 4.").with_reasoning("Two plus two is four."));
+    let events = run(&h.engine, "alice", create("What is 2+2?")).await;
+    let kinds = kinds(&events);
+    let position = |kind: &str| {
+        kinds
+            .iter()
+            .position(|k| k == kind)
+            .unwrap_or_else(|| panic!("{kind} missing in {kinds:?}"))
+    };
+    let workflow_added = position("thread.item.added:workflow");
+    let thought_added = position("thread.item.updated:workflow.task.added");
+    let workflow_done = position("thread.item.done:workflow");
+    let answer_added = position("thread.item.added:assistant_message");
+    assert!(
+        workflow_added < thought_added
+            && thought_added < workflow_done
+            && workflow_done < answer_added,
+        "{kinds:?}"
+    );
+    let done = &events[workflow_done]["item"]["workflow"];
+    assert_eq!(done["type"], "reasoning");
+    assert!(
+        done["summary"]["duration"].is_number(),
+        "a duration summary: {done}"
+    );
+    let thoughts: String = done["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter(|task| task["type"] == "thought")
+        .map(|task| task["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(thoughts, "Two plus two is four.");
+    // The workflow is stored; the answer follows it.
+    let answer = events.last().expect("events");
+    assert_eq!(answer["item"]["content"][0]["text"], "The answer is 4.");
+}
