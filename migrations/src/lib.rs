@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_create_conversations;
+mod m20261130_000001_create_rate_limits;
 
 pub use sea_orm_migration::MigratorTrait;
 
@@ -15,6 +16,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250101_000001_create_conversations::Migration)]
+        vec![
+            Box::new(m20250101_000001_create_conversations::Migration),
+            Box::new(m20261130_000001_create_rate_limits::Migration),
+        ]
     }
 }

@@ -17,7 +17,8 @@ use chatkit_engine::{
     AgentServer, AgentServerConfig, CancelPolicy, Engine, EngineConfig, ToolDisplay,
 };
 use chatkit_store::{
-    AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, SeaOrmStore, Store, StoreConfig,
+    AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, MemoryRateLimiter, RateLimiter,
+    SeaOrmStore, Store, StoreConfig,
 };
 
 use crate::http::{self, AppState};
@@ -37,6 +38,8 @@ pub struct Components {
     pub engine: Engine,
     /// Metrics, fed by the HTTP layer and the agent server.
     pub metrics: Arc<http::metrics::Metrics>,
+    /// The per-user rate limit on the chat endpoints; `None`: no limit.
+    pub rate_limiter: Option<Arc<http::ratelimit::RateLimiter>>,
 }
 
 /// Opens the store (running migrations when configured).
@@ -133,7 +136,20 @@ fn model(settings: &Settings) -> anyhow::Result<Arc<dyn ModelProvider>> {
 
 /// Builds every component from settings.
 pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
-    let store: Arc<dyn Store> = Arc::new(open_store(settings).await?);
+    let sql_store = Arc::new(open_store(settings).await?);
+    let store: Arc<dyn Store> = sql_store.clone();
+    let buckets: Arc<dyn RateLimiter> = if settings.rate_limit.shared {
+        // In the database, so that every instance on it takes from the same bucket.
+        sql_store
+    } else {
+        Arc::new(MemoryRateLimiter::new())
+    };
+    let rate_limiter = http::ratelimit::RateLimiter::new(
+        buckets,
+        settings.rate_limit.requests_per_minute,
+        settings.rate_limit.burst,
+    )
+    .map(Arc::new);
     let public_url = settings
         .attachments
         .public_url
@@ -224,6 +240,7 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         mcp,
         engine,
         metrics,
+        rate_limiter,
     })
 }
 
@@ -290,11 +307,7 @@ impl Application {
             attachments: Arc::clone(&components.attachments),
             metrics: Arc::clone(&components.metrics),
             metrics_enabled: settings.metrics.enabled,
-            rate_limiter: http::ratelimit::RateLimiter::new(
-                settings.rate_limit.requests_per_minute,
-                settings.rate_limit.burst,
-            )
-            .map(Arc::new),
+            rate_limiter: components.rate_limiter.clone(),
         });
         let path = settings.server.path.clone();
         let mut server = HttpServer::new(move || {

@@ -318,8 +318,8 @@ impl Default for AttachmentSettings {
 }
 
 /// Per-user rate limits: a token bucket per authenticated user on `POST {server.path}` and
-/// `POST /api/chat`. The buckets live in the process, so several instances behind a load
-/// balancer each allow the full rate.
+/// `POST /api/chat`. By default the buckets live in the database, so several instances on one
+/// database enforce one limit together.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
@@ -329,6 +329,10 @@ pub struct RateLimitSettings {
     /// Requests a user may make at once before the sustained rate applies
     /// (`CHATKIT_RATE_LIMIT_BURST`).
     pub burst: u32,
+    /// Keep the buckets in the database, shared by every instance on it (`true`), or in this
+    /// process only (`false`: one database write fewer per request, but N instances allow N
+    /// times the rate) (`CHATKIT_RATE_LIMIT_SHARED`).
+    pub shared: bool,
 }
 
 impl Default for RateLimitSettings {
@@ -336,6 +340,7 @@ impl Default for RateLimitSettings {
         Self {
             requests_per_minute: 120,
             burst: 30,
+            shared: true,
         }
     }
 }
@@ -499,6 +504,9 @@ impl Settings {
                 .parse()
                 .with_context(|| format!("CHATKIT_RATE_LIMIT_BURST: `{v}` is not a number"))?;
         }
+        if let Some(v) = first(&["CHATKIT_RATE_LIMIT_SHARED"]) {
+            self.rate_limit.shared = parse_bool("CHATKIT_RATE_LIMIT_SHARED", &v)?;
+        }
         if let Some(v) = first(&["CHATKIT_DEMO_TODO_TOOLS"]) {
             self.demo.todo_tools = parse_bool("CHATKIT_DEMO_TODO_TOOLS", &v)?;
         }
@@ -639,13 +647,18 @@ mod tests {
         );
         assert!(demo.demo.todo_tools);
         assert_eq!(
-            (demo.rate_limit.requests_per_minute, demo.rate_limit.burst),
-            (120, 30)
+            (
+                demo.rate_limit.requests_per_minute,
+                demo.rate_limit.burst,
+                demo.rate_limit.shared
+            ),
+            (120, 30, true)
         );
         let env = |name: &str| {
             match name {
                 "OPENAI_API_KEY" => Some("sk-test"),
                 "CHATKIT_RATE_LIMIT_PER_MINUTE" => Some("0"),
+                "CHATKIT_RATE_LIMIT_SHARED" => Some("false"),
                 "CHATKIT_DEMO_TODO_TOOLS" => Some("off"),
                 "CHATKIT_METRICS_ENABLED" => Some("false"),
                 _ => None,
@@ -655,6 +668,7 @@ mod tests {
         let real = Settings::load(None, env).expect("valid");
         assert!(real.generate_titles());
         assert_eq!(real.rate_limit.requests_per_minute, 0);
+        assert!(!real.rate_limit.shared, "the in-process limiter on request");
         assert!(!real.demo.todo_tools && !real.metrics.enabled);
         let mut off = real.clone();
         off.agent.generate_titles = Some(false);

@@ -7,6 +7,7 @@ mod context;
 mod error;
 mod ids;
 mod memory;
+mod rate_limit;
 mod sql;
 mod store;
 
@@ -15,5 +16,6 @@ pub use context::StoreContext;
 pub use error::{RecordKind, StoreError};
 pub use ids::{ID_RANDOM_CHARS, ItemIdKind, generate_id};
 pub use memory::MemoryStore;
+pub use rate_limit::{MemoryRateLimiter, RateLimiter};
 pub use sql::{SeaOrmStore, SqlBackend, StoreConfig};
 pub use store::Store;

@@ -69,7 +69,9 @@ pub async fn chat(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(refused) = crate::http::ratelimit::refuse_if_limited(&state, &caller.0.user.id) {
+    if let Some(refused) =
+        crate::http::ratelimit::refuse_if_limited(&state, &caller.0.user.id).await
+    {
         return Ok(refused);
     }
     let body = read_body(&req, payload, state.max_body_bytes).await?;

@@ -227,7 +227,7 @@ async fn chatkit(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(refused) = ratelimit::refuse_if_limited(&state, &caller.0.user.id) {
+    if let Some(refused) = ratelimit::refuse_if_limited(&state, &caller.0.user.id).await {
         return Ok(refused);
     }
     let body = read_body(&req, payload, state.max_body_bytes).await?;

@@ -352,3 +352,31 @@ async fn concurrent_writers_on_two_instances_share_one_postgres_store() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A user's rate limit holds across instances: with a burst of 3 shared through the database,
+/// requests alternating between the two instances get exactly 3 answers, then 429 from both. With
+/// per-process buckets the same requests would get 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_is_one_limit_across_instances() {
+    let schema = shared_schema().await;
+    let configure = |settings: &mut chatkit_server::Settings| {
+        settings.database.schema = Some(schema.clone());
+        settings.auth.shared_secret = Some(crate::legacy_chat::SECRET.to_owned());
+        settings.rate_limit.requests_per_minute = 1;
+        settings.rate_limit.burst = 3;
+    };
+    let a = spawn_app_with(Db::Postgres, configure).await;
+    let b = spawn_app_with(Db::Postgres, configure).await;
+    let alice = crate::legacy_chat::user_token("alice");
+    let list = json!({"type": "threads.list", "params": {}});
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let app = if n % 2 == 0 { &a } else { &b };
+        statuses.push(app.post_as(list.clone(), Some(&alice)).await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+    // Another user's bucket is untouched, on either instance.
+    let bob = crate::legacy_chat::user_token("bob");
+    assert_eq!(b.post_as(list.clone(), Some(&bob)).await.status, 200);
+    assert_eq!(a.post_as(list, Some(&bob)).await.status, 200);
+}

@@ -196,10 +196,22 @@ async fn metrics_can_be_turned_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_gets_a_burst_then_429_with_retry_after_on_both_chat_endpoints() {
+    burst_then_429_on_both_chat_endpoints(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_limiter_refuses_the_same_way() {
+    burst_then_429_on_both_chat_endpoints(false).await;
+}
+
+/// Two requests per user pass, the third is refused on either chat endpoint; `shared` picks the
+/// database buckets or the in-process ones.
+async fn burst_then_429_on_both_chat_endpoints(shared: bool) {
     let app = spawn_app_with(Db::Sqlite, |settings| {
         settings.auth.shared_secret = Some(SECRET.to_owned());
         settings.rate_limit.requests_per_minute = 1;
         settings.rate_limit.burst = 2;
+        settings.rate_limit.shared = shared;
     })
     .await;
     let alice = user_token("alice");

@@ -4,6 +4,7 @@
 //! that each read is exactly the indexed query the contract's cost promise needs.
 
 mod config;
+mod rate_limit;
 
 use std::collections::BTreeSet;
 use std::time::Instant;

@@ -5,5 +5,6 @@
 mod attachments;
 mod memory;
 mod postgres;
+mod rate_limit;
 mod sql_checks;
 mod sqlite;
