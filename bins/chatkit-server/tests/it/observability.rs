@@ -158,6 +158,16 @@ async fn a_stream_in_flight_counts_as_open_until_its_client_leaves() {
         wait_for_sample(&app, "chatkit_streams_open", 1.0).await,
         1.0
     );
+    // Leave only once the agent run is under way (the model has the request): a client that
+    // leaves earlier cancels the response before there is a run to count.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.model.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model was never asked"
+        );
+        tokio::task::yield_now().await;
+    }
     drop(response);
     assert_eq!(
         wait_for_sample(&app, "chatkit_streams_open", 0.0).await,
