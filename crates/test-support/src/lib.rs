@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod chatkit;
 pub mod fake_openai;
 
 pub use fake_openai::{

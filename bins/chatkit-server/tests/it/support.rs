@@ -238,31 +238,4 @@ impl TestApp {
     }
 }
 
-pub fn input(text: &str) -> Value {
-    json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
-}
-
-pub fn create(text: &str) -> Value {
-    json!({"type": "threads.create", "params": {"input": input(text)}})
-}
-
-pub fn add_message(thread_id: &str, text: &str) -> Value {
-    json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": input(text)}})
-}
-
-pub fn kinds(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|event| {
-            let kind = event["type"].as_str().unwrap_or_default();
-            match (
-                event["update"]["type"].as_str(),
-                event["item"]["type"].as_str(),
-            ) {
-                (Some(update), _) => format!("{kind}:{update}"),
-                (None, Some(item)) => format!("{kind}:{item}"),
-                _ => kind.to_owned(),
-            }
-        })
-        .collect()
-}
+pub use test_support::chatkit::{add_message, create, input, kinds};

@@ -227,30 +227,4 @@ impl Harness {
     }
 }
 
-pub fn input(text: &str) -> Value {
-    json!({"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}})
-}
-
-pub fn create(text: &str) -> Value {
-    json!({"type": "threads.create", "params": {"input": input(text)}})
-}
-
-pub fn add_message(thread_id: &str, text: &str) -> Value {
-    json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": input(text)}})
-}
-
-pub fn kinds(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|event| {
-            let kind = event["type"].as_str().unwrap_or_default();
-            match event["update"]["type"].as_str() {
-                Some(update) => format!("{kind}:{update}"),
-                None => match event["item"]["type"].as_str() {
-                    Some(item) => format!("{kind}:{item}"),
-                    None => kind.to_owned(),
-                },
-            }
-        })
-        .collect()
-}
+pub use test_support::chatkit::{add_message, create, kinds};
