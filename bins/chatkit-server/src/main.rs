@@ -53,8 +53,22 @@ fn load(cli: &Cli) -> anyhow::Result<Settings> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    // Errors are for the person at the terminal: the message and its causes on one line each,
+    // not a backtrace (which `anyhow` would print whenever RUST_BACKTRACE is set).
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.as_ref().unwrap_or(&Command::Serve);
     if let Command::TodoMcp { db } = command {
         // Stdout belongs to the MCP protocol here: logs go to stderr.

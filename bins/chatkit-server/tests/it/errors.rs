@@ -158,3 +158,48 @@ async fn oversized_bodies_are_413_and_unknown_paths_404_in_json() {
         .await;
     assert_eq!(listed.json["data"], json!([]));
 }
+
+#[test]
+fn check_config_says_what_is_wrong_and_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[server]\nbindd = \"127.0.0.1:1\"\n").expect("writes");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+        .arg("--config")
+        .arg(&bad)
+        .arg("check-config")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `bindd`"), "{stderr}");
+    assert!(!stderr.contains("Stack backtrace"), "{stderr}");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+        .arg("check-config")
+        .env("CHATKIT_AUTH_MODE", "required")
+        .env_remove("CHATKIT_AUTH_SHARED_SECRET")
+        .env_remove("BETTER_AUTH_SECRET")
+        .env_remove("CHATKIT_AUTH_JWKS_URL")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("auth.mode"));
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+        .arg("check-config")
+        .env(
+            "CHATKIT_DATABASE_URL",
+            "postgres://user:hunter2@db.example/chat",
+        )
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("configuration is valid"), "{stdout}");
+    assert!(
+        !stdout.contains("hunter2"),
+        "secrets never printed: {stdout}"
+    );
+}
