@@ -1,10 +1,7 @@
 //! Cancellation: a client that goes away, and a server that shuts down.
 
-use std::sync::Arc;
-
 use chatkit_engine::{CANCELLED_NOTE, CancelPolicy, EngineConfig};
 use chatkit_protocol::ThreadItem;
-use tokio::sync::Notify;
 
 use crate::support::*;
 
@@ -12,14 +9,8 @@ use crate::support::*;
 async fn a_disconnect_keeps_the_partial_answer_and_a_hidden_note_before_the_next_message() {
     let h = Harness::new();
     let thread_id = h.create_thread("alice", "one").await;
-    let gate = Arc::new(Notify::new());
-    let reached = Arc::new(Notify::new());
-    h.server.push(Script {
-        pause_after: Some(2),
-        gate: Some(gate.clone()),
-        reached: Some(reached.clone()),
-        ..Script::answer(&["Once", " upon", " a", " time"])
-    });
+    let (script, _gate, reached) = Script::paused(&["Once", " upon", " a", " time"], 2);
+    h.server.push(script);
     let events = h
         .stream("alice", add_message(&thread_id, "Tell me a story"))
         .await
@@ -64,14 +55,8 @@ async fn a_disconnect_keeps_the_partial_answer_and_a_hidden_note_before_the_next
 async fn a_disconnect_before_any_text_stores_only_the_note() {
     let h = Harness::new();
     let thread_id = h.create_thread("alice", "one").await;
-    let gate = Arc::new(Notify::new());
-    let reached = Arc::new(Notify::new());
-    h.server.push(Script {
-        pause_after: Some(0),
-        gate: Some(gate.clone()),
-        reached: Some(reached.clone()),
-        ..Script::answer(&["never sent"])
-    });
+    let (script, _gate, reached) = Script::paused(&["never sent"], 0);
+    h.server.push(script);
     let events = h
         .stream("alice", add_message(&thread_id, "two"))
         .await
@@ -106,14 +91,8 @@ async fn finish_in_background_persists_the_whole_answer_although_nobody_listens(
         ..EngineConfig::default()
     });
     let thread_id = h.create_thread("alice", "one").await;
-    let gate = Arc::new(Notify::new());
-    let reached = Arc::new(Notify::new());
-    h.server.push(Script {
-        pause_after: Some(1),
-        gate: Some(gate.clone()),
-        reached: Some(reached.clone()),
-        ..Script::answer(&["The", " whole", " reply"])
-    });
+    let (script, gate, reached) = Script::paused(&["The", " whole", " reply"], 1);
+    h.server.push(script);
     let events = h
         .stream("alice", add_message(&thread_id, "two"))
         .await
@@ -135,14 +114,8 @@ async fn finish_in_background_persists_the_whole_answer_although_nobody_listens(
 async fn shutdown_cancels_running_streams_and_refuses_new_ones() {
     let h = Harness::new();
     let thread_id = h.create_thread("alice", "one").await;
-    let gate = Arc::new(Notify::new());
-    let reached = Arc::new(Notify::new());
-    h.server.push(Script {
-        pause_after: Some(1),
-        gate: Some(gate),
-        reached: Some(reached.clone()),
-        ..Script::answer(&["Partial", " never"])
-    });
+    let (script, _gate, reached) = Script::paused(&["Partial", " never"], 1);
+    h.server.push(script);
     let events = h
         .stream("alice", add_message(&thread_id, "two"))
         .await

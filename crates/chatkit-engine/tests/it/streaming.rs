@@ -1,7 +1,6 @@
 //! The streaming pipeline: event order, persistence, errors, retries, tool outputs, structured
 //! input, thread updates and one stream per thread.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chatkit_engine::{EngineConfig, EngineError};
@@ -10,7 +9,6 @@ use chatkit_protocol::{
 };
 use chatkit_store::ItemIdKind;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 use crate::support::*;
 
@@ -328,14 +326,8 @@ async fn structured_input_answers_replace_the_item_then_the_responder_continues(
 async fn a_second_stream_on_a_thread_waits_for_the_first_and_never_interleaves() {
     let h = Harness::new();
     let thread_id = h.create_thread("alice", "one").await;
-    let gate = Arc::new(Notify::new());
-    let reached = Arc::new(Notify::new());
-    h.server.push(Script {
-        pause_after: Some(1),
-        gate: Some(gate.clone()),
-        reached: Some(reached.clone()),
-        ..Script::answer(&["first", " answer"])
-    });
+    let (script, gate, reached) = Script::paused(&["first", " answer"], 1);
+    h.server.push(script);
     h.server.push(Script::answer(&["second answer"]));
     let first = h
         .stream("alice", add_message(&thread_id, "two"))
@@ -387,14 +379,8 @@ async fn a_thread_busy_for_too_long_answers_409_before_streaming() {
         ..EngineConfig::default()
     });
     let thread_id = h.create_thread("alice", "one").await;
-    let gate = Arc::new(Notify::new());
-    let reached = Arc::new(Notify::new());
-    h.server.push(Script {
-        pause_after: Some(0),
-        gate: Some(gate.clone()),
-        reached: Some(reached.clone()),
-        ..Script::answer(&["slow"])
-    });
+    let (script, gate, reached) = Script::paused(&["slow"], 0);
+    h.server.push(script);
     let first = h
         .stream("alice", add_message(&thread_id, "two"))
         .await

@@ -41,6 +41,20 @@ impl Script {
             ..Self::default()
         }
     }
+
+    /// An answer that stops after `after` chunks: `reached` fires when it gets there, and it goes
+    /// on once `gate` is notified.
+    pub fn paused(chunks: &[&'static str], after: usize) -> (Self, Arc<Notify>, Arc<Notify>) {
+        let gate = Arc::new(Notify::new());
+        let reached = Arc::new(Notify::new());
+        let script = Self {
+            pause_after: Some(after),
+            gate: Some(gate.clone()),
+            reached: Some(reached.clone()),
+            ..Self::answer(chunks)
+        };
+        (script, gate, reached)
+    }
 }
 
 /// What the responder saw on one call.
