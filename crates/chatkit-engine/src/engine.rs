@@ -265,7 +265,7 @@ impl Engine {
             }
             ChatKitRequest::ItemsList { params, .. } => {
                 let limit = self.page_size(params.limit)?;
-                store.load_thread(&params.thread_id, &sctx).await?;
+                // The store answers NotFound for a thread that is missing or not the caller's.
                 let mut page = store
                     .load_thread_items(
                         &params.thread_id,
@@ -323,7 +323,7 @@ impl Engine {
                 json(&Thread::for_client(&thread, Page::default()))
             }
             ChatKitRequest::ThreadsDelete { params, .. } => {
-                store.load_thread(&params.thread_id, &sctx).await?;
+                // Listing the thread's items answers NotFound for a missing or foreign thread.
                 let attachment_ids = self.thread_attachments(&params.thread_id, &sctx).await?;
                 store.delete_thread(&params.thread_id, &sctx).await?;
                 // The store keeps attachments apart from threads; those sent in this thread go
