@@ -93,19 +93,7 @@ impl SeaOrmStore {
             RecordKind::Item,
             |item| {
                 position += 1;
-                let columns = ItemColumns::of(item)?;
-                Ok(vec![
-                    ctx.owner_id.clone().into(),
-                    thread_id.into(),
-                    item.id().into(),
-                    position.into(),
-                    columns.kind.into(),
-                    columns.role.map(str::to_owned).into(),
-                    columns.content.into(),
-                    columns.item,
-                    columns.created_at.into(),
-                    now.into(),
-                ])
+                item_row(ctx, thread_id, item, Some(position), now)
             },
         )
         .await?;

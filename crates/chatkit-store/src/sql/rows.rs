@@ -180,3 +180,31 @@ impl SeaOrmStore {
         }
     }
 }
+
+/// The bound values of a `messages` row, in the column order `owner_id, conversation_id, id,
+/// [position,] kind, role, content, item, created_at, updated_at`. `position` is left out when the
+/// statement computes it from the thread's counter.
+pub(super) fn item_row(
+    ctx: &StoreContext,
+    thread_id: &str,
+    item: &ThreadItem,
+    position: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Value>, StoreError> {
+    let columns = ItemColumns::of(item)?;
+    let mut values = vec![
+        ctx.owner_id.clone().into(),
+        thread_id.into(),
+        item.id().into(),
+    ];
+    values.extend(position.map(Value::from));
+    values.extend([
+        columns.kind.into(),
+        columns.role.map(str::to_owned).into(),
+        columns.content.into(),
+        columns.item,
+        columns.created_at.into(),
+        now.into(),
+    ]);
+    Ok(values)
+}

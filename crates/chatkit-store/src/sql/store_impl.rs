@@ -11,7 +11,7 @@ use serde_json::{Map, Value as Json};
 
 use super::rows::*;
 use super::{SeaOrmStore, SqlBackend};
-use crate::store::{check_item_thread, check_limit};
+use crate::store::{check_feedback_items, check_item_thread, check_limit};
 use crate::{RecordKind, Store, StoreContext, StoreError};
 
 impl SeaOrmStore {
@@ -33,23 +33,12 @@ impl SeaOrmStore {
         item: &ThreadItem,
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
-        let columns = ItemColumns::of(item)?;
         let now = chatkit_protocol::time::now();
         let conflict = || StoreError::Conflict {
             what: RecordKind::Item,
             id: item.id().to_owned(),
         };
-        let values = vec![
-            ctx.owner_id.clone().into(),
-            thread_id.into(),
-            item.id().into(),
-            columns.kind.into(),
-            columns.role.map(str::to_owned).into(),
-            columns.content.into(),
-            columns.item,
-            columns.created_at.into(),
-            now.into(),
-        ];
+        let values = item_row(ctx, thread_id, item, None, now)?;
         match self.backend {
             SqlBackend::Postgres => {
                 // One statement: the counter's row lock orders concurrent writers, the insert
@@ -85,6 +74,26 @@ impl SeaOrmStore {
         }
     }
 
+    /// Runs a `DELETE` of one owned record under the write lock; no row deleted means the record
+    /// is missing or not the owner's, which is the same `NotFound`.
+    async fn delete_one(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        what: RecordKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let _guard = self.lock_writes().await;
+        let rows = self
+            .execute(&self.db, sql, values)
+            .await
+            .map_err(map_db_err)?;
+        if rows == 0 {
+            return Err(StoreError::not_found(what, id));
+        }
+        Ok(())
+    }
+
     /// Replaces an existing item in place; false when the thread has no item with this id.
     async fn replace_item(
         &self,
@@ -92,24 +101,14 @@ impl SeaOrmStore {
         item: &ThreadItem,
         ctx: &StoreContext,
     ) -> Result<bool, StoreError> {
-        let columns = ItemColumns::of(item)?;
+        let values = item_row(ctx, thread_id, item, None, chatkit_protocol::time::now())?;
         let rows = self
             .execute(
                 &self.db,
                 "UPDATE messages SET kind = $4, role = $5, content = $6, item = $7,
                     created_at = $8, updated_at = $9
                  WHERE owner_id = $1 AND conversation_id = $2 AND id = $3",
-                vec![
-                    ctx.owner_id.clone().into(),
-                    thread_id.into(),
-                    item.id().into(),
-                    columns.kind.into(),
-                    columns.role.map(str::to_owned).into(),
-                    columns.content.into(),
-                    columns.item,
-                    columns.created_at.into(),
-                    chatkit_protocol::time::now().into(),
-                ],
+                values,
             )
             .await
             .map_err(map_db_err)?;
@@ -356,20 +355,14 @@ impl Store for SeaOrmStore {
 
     #[tracing::instrument(name = "store.delete_thread", skip_all, fields(thread.id = %thread_id))]
     async fn delete_thread(&self, thread_id: &str, ctx: &StoreContext) -> Result<(), StoreError> {
-        let _guard = self.lock_writes().await;
         // Items and feedback go with it through ON DELETE CASCADE.
-        let rows = self
-            .execute(
-                &self.db,
-                "DELETE FROM conversations WHERE owner_id = $1 AND id = $2",
-                vec![ctx.owner_id.clone().into(), thread_id.into()],
-            )
-            .await
-            .map_err(map_db_err)?;
-        if rows == 0 {
-            return Err(StoreError::not_found(RecordKind::Thread, thread_id));
-        }
-        Ok(())
+        self.delete_one(
+            "DELETE FROM conversations WHERE owner_id = $1 AND id = $2",
+            vec![ctx.owner_id.clone().into(), thread_id.into()],
+            RecordKind::Thread,
+            thread_id,
+        )
+        .await
     }
 
     #[tracing::instrument(name = "store.delete_thread_item", skip_all, fields(thread.id = %thread_id, item.id = %item_id))]
@@ -379,23 +372,17 @@ impl Store for SeaOrmStore {
         item_id: &str,
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
-        let _guard = self.lock_writes().await;
-        let rows = self
-            .execute(
-                &self.db,
-                "DELETE FROM messages WHERE owner_id = $1 AND conversation_id = $2 AND id = $3",
-                vec![
-                    ctx.owner_id.clone().into(),
-                    thread_id.into(),
-                    item_id.into(),
-                ],
-            )
-            .await
-            .map_err(map_db_err)?;
-        if rows == 0 {
-            return Err(StoreError::not_found(RecordKind::Item, item_id));
-        }
-        Ok(())
+        self.delete_one(
+            "DELETE FROM messages WHERE owner_id = $1 AND conversation_id = $2 AND id = $3",
+            vec![
+                ctx.owner_id.clone().into(),
+                thread_id.into(),
+                item_id.into(),
+            ],
+            RecordKind::Item,
+            item_id,
+        )
+        .await
     }
 
     #[tracing::instrument(name = "store.save_attachment", skip_all, fields(attachment.id = %attachment.id()))]
@@ -473,19 +460,13 @@ impl Store for SeaOrmStore {
         attachment_id: &str,
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
-        let _guard = self.lock_writes().await;
-        let rows = self
-            .execute(
-                &self.db,
-                "DELETE FROM attachments WHERE owner_id = $1 AND id = $2",
-                vec![ctx.owner_id.clone().into(), attachment_id.into()],
-            )
-            .await
-            .map_err(map_db_err)?;
-        if rows == 0 {
-            return Err(StoreError::not_found(RecordKind::Attachment, attachment_id));
-        }
-        Ok(())
+        self.delete_one(
+            "DELETE FROM attachments WHERE owner_id = $1 AND id = $2",
+            vec![ctx.owner_id.clone().into(), attachment_id.into()],
+            RecordKind::Attachment,
+            attachment_id,
+        )
+        .await
     }
 
     #[tracing::instrument(name = "store.save_feedback", skip_all, fields(thread.id = %thread_id, item.count = item_ids.len()))]
@@ -496,11 +477,7 @@ impl Store for SeaOrmStore {
         kind: FeedbackKind,
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
-        if item_ids.is_empty() {
-            return Err(StoreError::InvalidInput(
-                "feedback needs at least one item id".to_owned(),
-            ));
-        }
+        check_feedback_items(item_ids)?;
         let ids: BTreeSet<&str> = item_ids.iter().map(String::as_str).collect();
         let _guard = self.lock_writes().await;
         let txn = self.db.begin().await.map_err(map_db_err)?;
