@@ -735,20 +735,29 @@ impl EmbeddedIndex {
     }
 
     fn passages_by_id(&self, ids: &[String]) -> Result<HashMap<String, Passage>, RetrievalError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let searcher = self.inner.reader.searcher();
+        // One query for all ids: a search per id cost more than the rest of the fusion.
+        let clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = ids
+            .iter()
+            .map(|id| {
+                let term = TermQuery::new(
+                    Term::from_field_text(self.inner.fields.id, id),
+                    IndexRecordOption::Basic,
+                );
+                (Occur::Should, Box::new(term) as Box<dyn TantivyQuery>)
+            })
+            .collect();
+        let hits = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(ids.len()).order_by_score(),
+        )?;
         let mut found = HashMap::new();
-        for id in ids {
-            let query = TermQuery::new(
-                Term::from_field_text(self.inner.fields.id, id),
-                IndexRecordOption::Basic,
-            );
-            if let Some((_, address)) = searcher
-                .search(&query, &TopDocs::with_limit(1).order_by_score())?
-                .into_iter()
-                .next()
-            {
-                found.insert(id.clone(), self.passage_at(&searcher, address, 0.0)?);
-            }
+        for (_, address) in hits {
+            let passage = self.passage_at(&searcher, address, 0.0)?;
+            found.insert(passage.id.clone(), passage);
         }
         Ok(found)
     }
@@ -759,42 +768,37 @@ impl EmbeddedIndex {
             .vectors
             .read()
             .unwrap_or_else(PoisonError::into_inner);
+        // The caller's tags once, not once per vector.
+        let own = query.access.tags();
+        let allowed = |visibility: &Visibility| match visibility {
+            Visibility::Public => true,
+            Visibility::Restricted(tags) => tags.iter().any(|tag| own.contains(tag)),
+        };
+        let floor = self.inner.config.dense_min_similarity;
         let mut scored: Vec<(f32, &str)> = vectors
             .iter()
-            .filter(|loaded| query.access.allows(&loaded.entry.visibility))
+            .filter(|loaded| allowed(&loaded.entry.visibility))
             .filter(|loaded| query.filters.matches(&loaded.entry.metadata))
             .map(|loaded| (dot(vector, &loaded.vector), loaded.entry.id.as_str()))
-            .filter(|(similarity, _)| *similarity >= self.inner.config.dense_min_similarity)
+            .filter(|(similarity, _)| *similarity >= floor)
             .collect();
+        if scored.len() > limit {
+            scored.select_nth_unstable_by(limit, |a, b| b.0.total_cmp(&a.0));
+            scored.truncate(limit);
+        }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        scored.truncate(limit);
         scored.into_iter().map(|(_, id)| id.to_owned()).collect()
     }
 
-    async fn hybrid(
+    /// Fuses a BM25 list with the dense ranking for `vector`.
+    fn fuse(
         &self,
-        client: &EmbeddingsClient,
         query: &Query,
+        bm25: Vec<Passage>,
+        vector: &[f32],
+        depth: usize,
     ) -> Result<Vec<Passage>, RetrievalError> {
-        // Each list is cut deeper than k so that fusion can promote what only one list found.
-        let depth = (query.k * 5).max(50);
-        let this = self.clone();
-        let bm25_query = query.clone();
-        let bm25 = tokio::task::spawn_blocking(move || this.bm25(&bm25_query, depth))
-            .await
-            .map_err(|error| RetrievalError::Index(format!("search task failed: {error}")))??;
-        let vector = match client.embed(std::slice::from_ref(&query.text)).await {
-            Ok(mut vectors) => vectors.pop().unwrap_or_default(),
-            Err(error) => {
-                // The index still answers without the vector side; a flaky embeddings endpoint
-                // must not take search down with it.
-                tracing::warn!(error.kind = %error, "query embedding failed; BM25 results only");
-                let mut bm25 = bm25;
-                bm25.truncate(query.k);
-                return Ok(bm25);
-            }
-        };
-        let dense = self.dense(query, &vector, depth);
+        let dense = self.dense(query, vector, depth);
         let bm25_ids: Vec<String> = bm25.iter().map(|passage| passage.id.clone()).collect();
         let mut fused = reciprocal_rank_fusion(&[bm25_ids, dense]);
         let page = query.page.as_ref().and_then(|page| page.key());
@@ -832,6 +836,40 @@ impl EmbeddedIndex {
             })
             .take(query.k)
             .collect())
+    }
+
+    async fn hybrid(
+        &self,
+        client: &EmbeddingsClient,
+        query: &Query,
+    ) -> Result<Vec<Passage>, RetrievalError> {
+        // Each list is cut deeper than k so that fusion can promote what only one list found.
+        let depth = (query.k * 5).max(50);
+        let this = self.clone();
+        let bm25_query = query.clone();
+        // BM25 runs while the query is being embedded.
+        let bm25_task = tokio::task::spawn_blocking(move || this.bm25(&bm25_query, depth));
+        let embedded = client.embed(std::slice::from_ref(&query.text)).await;
+        let bm25 = bm25_task
+            .await
+            .map_err(|error| RetrievalError::Index(format!("search task failed: {error}")))??;
+        let vector = match embedded {
+            Ok(mut vectors) => vectors.pop().unwrap_or_default(),
+            Err(error) => {
+                // The index still answers without the vector side; a flaky embeddings endpoint
+                // must not take search down with it.
+                tracing::warn!(error.kind = %error, "query embedding failed; BM25 results only");
+                let mut bm25 = bm25;
+                bm25.truncate(query.k);
+                return Ok(bm25);
+            }
+        };
+        let this = self.clone();
+        let query = query.clone();
+        // The vector scan is CPU work proportional to the corpus: off the async threads.
+        tokio::task::spawn_blocking(move || this.fuse(&query, bm25, &vector, depth))
+            .await
+            .map_err(|error| RetrievalError::Index(format!("search task failed: {error}")))?
     }
 }
 

@@ -140,3 +140,55 @@ async fn markers_in_the_answer_map_to_the_passages_the_tool_numbered() {
         "https://docs.example.test/deploy"
     );
 }
+
+#[tokio::test]
+async fn through_the_agent_loop_the_model_reads_numbered_passages_and_its_markers_map_back() {
+    use agent_runtime::{Agent, Message, OpenAiChatProvider, OpenAiConfig, RunEvent, run_streamed};
+    use futures::StreamExt;
+    use test_support::{FakeOpenAi, ScriptedTurn};
+
+    let server = FakeOpenAi::start().await;
+    server.push_turn(ScriptedTurn::default().with_tool_call(
+        "call_1",
+        "search_course",
+        r#"{"query": "jwks endpoint"}"#,
+    ));
+    server.push_turn(ScriptedTurn::text("Point jwks_url at your provider [1]."));
+    let model = OpenAiChatProvider::new(OpenAiConfig::new(server.base_url(), "fake-model"))
+        .expect("a valid config");
+    let search = tool();
+    let agent = Agent::new("tutor", Arc::new(model)).with_tool(Arc::new(search.clone()));
+    let mut stream = run_streamed(&agent, user("carol"), vec![Message::user("JWKS?")]);
+    let mut final_text = None;
+    while let Some(event) = stream.next().await {
+        if let Ok(RunEvent::RunFinished(result)) = event {
+            final_text = Some(result.final_output);
+        }
+    }
+    let final_text = final_text.expect("the run finished");
+    // The second model request carries the tool output: numbered passages and the rule.
+    let requests = server.requests();
+    let tool_message = requests[1]
+        .conversation()
+        .iter()
+        .find(|message| message["role"] == "tool")
+        .cloned()
+        .expect("a tool message");
+    let content = tool_message["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Passages for \"jwks endpoint\""),
+        "{content}"
+    );
+    assert!(content.contains("[1] Configuring JWKS"), "{content}");
+    // The engine maps the answer's markers with the same search's passages.
+    let result = search
+        .search(&user("carol"), &json!({"query": "jwks endpoint"}))
+        .await
+        .unwrap()
+        .unwrap();
+    let cited = map_citations(&final_text, &result.passages, MarkerMode::Strip);
+    assert_eq!(cited.text, "Point jwks_url at your provider.");
+    assert_eq!(cited.citations.len(), 1);
+    assert_eq!(cited.citations[0].index, 31);
+    assert_eq!(cited.citations[0].passage.source.title, "Configuring JWKS");
+}
