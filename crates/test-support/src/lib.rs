@@ -4,6 +4,6 @@ pub mod chatkit;
 pub mod fake_openai;
 
 pub use fake_openai::{
-    ChatQuirks, FakeOpenAi, FakeOpenAiOptions, Fallback, ReasoningField, RecordedRequest,
-    ScriptedFailure, ScriptedToolCall, ScriptedTurn,
+    ChatQuirks, DEFAULT_DIMENSIONS, FakeOpenAi, FakeOpenAiOptions, Fallback, ReasoningField,
+    RecordedRequest, ScriptedFailure, ScriptedToolCall, ScriptedTurn, fake_embedding,
 };

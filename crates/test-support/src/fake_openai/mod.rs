@@ -2,8 +2,10 @@
 //!
 //! It serves `POST /v1/chat/completions` and `POST /v1/responses` on 127.0.0.1, answers each
 //! request with the next scripted turn, records every request body, and counts clients that hang
-//! up before their stream ended (to prove cancellation reaches the network).
+//! up before their stream ended (to prove cancellation reaches the network). `POST
+//! /v1/embeddings` answers with deterministic vectors ([`fake_embedding`]).
 
+mod embeddings;
 mod script;
 mod wire;
 
@@ -23,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use embeddings::{DEFAULT_DIMENSIONS, fake_embedding};
 pub use script::{ChatQuirks, ReasoningField, ScriptedFailure, ScriptedToolCall, ScriptedTurn};
 
 /// What the server answers when no scripted turn is left.
@@ -144,6 +147,7 @@ impl FakeOpenAi {
         let router = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/responses", post(responses))
+            .route("/v1/embeddings", post(embeddings_endpoint))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
             // Streaming wants every chunk on the wire at once: with Nagle's algorithm on, the first
@@ -212,6 +216,40 @@ async fn responses(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
     serve(shared, "/v1/responses", headers, body, Format::Responses)
 }
 
+async fn embeddings_endpoint(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = record(&shared, "/v1/embeddings", &headers, &body).1;
+    match embeddings::respond(&body) {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(message) => error_response(StatusCode::BAD_REQUEST, &message, None),
+    }
+}
+
+/// Records a request; returns its number (from 1) and its body as JSON.
+fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes) -> (usize, Value) {
+    let body: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    let recorded_headers = headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut requests = lock(&shared.requests);
+    requests.push(RecordedRequest {
+        path: path.to_owned(),
+        headers: recorded_headers,
+        body: body.clone(),
+    });
+    (requests.len(), body)
+}
+
 #[derive(Clone, Copy)]
 enum Format {
     Chat,
@@ -262,26 +300,7 @@ fn serve(
     body: Bytes,
     format: Format,
 ) -> Response {
-    let body: Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    let recorded_headers = headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let request_number = {
-        let mut requests = lock(&shared.requests);
-        requests.push(RecordedRequest {
-            path: path.to_owned(),
-            headers: recorded_headers,
-            body: body.clone(),
-        });
-        requests.len()
-    };
+    let (request_number, body) = record(&shared, path, &headers, &body);
     if body.get("stream") != Some(&Value::Bool(true)) {
         return error_response(
             StatusCode::BAD_REQUEST,

@@ -119,3 +119,69 @@ async fn the_fake_openai_binary_echoes_in_both_wire_formats() {
 
     child.kill().await.expect("the child stops");
 }
+
+/// The JSON body of a raw HTTP response (after the blank line).
+fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).expect("a JSON body")
+}
+
+#[tokio::test]
+async fn embeddings_answer_in_the_openai_wire_format_with_deterministic_vectors() {
+    let server = FakeOpenAi::start().await;
+    let address = server.address().to_string();
+    let request = json!({"model": "text-embedding-3-small", "input": ["alpha beta", "gamma"]});
+    let response = post(&address, "/v1/embeddings", &request).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = json_body(&response);
+    assert_eq!(body["object"], "list");
+    assert_eq!(body["model"], "text-embedding-3-small");
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 3, "total_tokens": 3})
+    );
+    let data = body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["object"], "embedding");
+    assert_eq!(data[1]["index"], 1);
+    let vector: Vec<f32> = serde_json::from_value(data[0]["embedding"].clone()).expect("floats");
+    assert_eq!(vector.len(), test_support::DEFAULT_DIMENSIONS);
+    assert_eq!(vector, test_support::fake_embedding("alpha beta", 64));
+    let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "unit length: {norm}");
+
+    // base64: little-endian f32s of the same vector; `dimensions` is honoured.
+    let request = json!({"model": "m", "input": "alpha beta", "encoding_format": "base64",
+        "dimensions": 16});
+    let body = json_body(&post(&address, "/v1/embeddings", &request).await);
+    let text = body["data"][0]["embedding"]
+        .as_str()
+        .expect("a base64 string");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64");
+    let decoded: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|quad| f32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]]))
+        .collect();
+    assert_eq!(decoded, test_support::fake_embedding("alpha beta", 16));
+
+    // Texts sharing word parts are closer than unrelated ones.
+    let similar = test_support::fake_embedding("authentication", 64);
+    let near = test_support::fake_embedding("authentification", 64);
+    let far = test_support::fake_embedding("marmalade", 64);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(dot(&similar, &near) > dot(&similar, &far) + 0.3);
+
+    let bad = post(
+        &address,
+        "/v1/embeddings",
+        &json!({"model": "m", "input": [[1, 2]]}),
+    )
+    .await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    assert!(json_body(&bad)["error"]["message"].is_string());
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, vec!["/v1/embeddings"; 3]);
+}
