@@ -5,5 +5,5 @@ pub mod fake_openai;
 
 pub use fake_openai::{
     ChatQuirks, FakeOpenAi, FakeOpenAiOptions, Fallback, ReasoningField, RecordedRequest,
-    ScriptedFailure, ScriptedToolCall, ScriptedTurn,
+    ScriptedFailure, ScriptedToolCall, ScriptedTranscription, ScriptedTurn,
 };
