@@ -27,4 +27,4 @@ pub use model::{
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;
 pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput};
-pub use transcription::{AudioClip, OpenAiTranscriber, Transcriber};
+pub use transcription::{AudioClip, DemoTranscriber, OpenAiTranscriber, Transcriber};

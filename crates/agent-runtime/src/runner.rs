@@ -13,9 +13,7 @@ use crate::agent::{Agent, ToolUseBehavior};
 use crate::context::RunContext;
 use crate::error::AgentError;
 use crate::history::{answer_unanswered_tool_calls, keep_last_items};
-use crate::model::{
-    FinishReason, Message, ModelEvent, ModelRequest, ToolCall, ToolChoice, Usage,
-};
+use crate::model::{FinishReason, Message, ModelEvent, ModelRequest, ToolCall, ToolChoice, Usage};
 use crate::tool::{DynTool, ToolOutput};
 
 /// Why a run ended without an error.

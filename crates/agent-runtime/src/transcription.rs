@@ -115,8 +115,26 @@ impl Transcriber for OpenAiTranscriber {
             .part("file", part);
         let body = self.transport.post_multipart(form).await?;
         let parsed: TranscriptionBody = serde_json::from_slice(&body).map_err(|error| {
-            AgentError::Protocol(format!("the transcription answer is not JSON with text: {error}"))
+            AgentError::Protocol(format!(
+                "the transcription answer is not JSON with text: {error}"
+            ))
         })?;
         Ok(parsed.text)
+    }
+}
+
+/// A transcriber for demos and tests without a provider: it does not listen, and says so. Its
+/// answer names the size and type of what it got, so a demo shows the dictation round trip.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DemoTranscriber;
+
+#[async_trait]
+impl Transcriber for DemoTranscriber {
+    async fn transcribe(&self, audio: AudioClip) -> Result<String, AgentError> {
+        Ok(format!(
+            "(demo transcription: {} bytes of {} received; configure a model provider to transcribe speech)",
+            audio.data.len(),
+            audio.media_type
+        ))
     }
 }

@@ -452,8 +452,7 @@ impl ChatKitServer for AgentServer {
         if !transcription
             .limits
             .allowed_media_types
-            .iter()
-            .any(|allowed| *allowed == media_type)
+            .contains(&media_type)
         {
             return Err(EngineError::UnsupportedMediaType(format!(
                 "params.mime_type: audio of type {media_type:?} cannot be transcribed; accepted: {}",

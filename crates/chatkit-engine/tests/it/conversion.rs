@@ -268,8 +268,7 @@ async fn an_allowed_model_pick_is_used_and_another_is_refused_before_any_stream(
             user("alice"),
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(refused.status(), 400);
     assert!(refused.to_string().contains("gpt-expensive"), "{refused}");
     assert_eq!(setup.model.requests().len(), 1, "no model call for it");
@@ -301,8 +300,7 @@ async fn a_server_without_an_allow_list_refuses_every_model_pick() {
             user("alice"),
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(refused.status(), 400);
 }
 
@@ -348,8 +346,7 @@ async fn a_picked_tool_is_forced_once_and_an_unknown_tool_is_refused() {
             user("alice"),
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(refused.status(), 400);
     assert!(refused.to_string().contains("rm_rf"), "{refused}");
 }

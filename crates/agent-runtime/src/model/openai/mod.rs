@@ -188,9 +188,9 @@ impl Transport {
             .multipart(form)
             .send();
         let exchange = async {
-            let response = request.await.map_err(|error| {
-                AgentError::Connection(error_chain(&error))
-            })?;
+            let response = request
+                .await
+                .map_err(|error| AgentError::Connection(error_chain(&error)))?;
             let status = response.status();
             let body = response
                 .bytes()
