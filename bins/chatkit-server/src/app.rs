@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use agent_runtime::{
-    Agent, DemoModel, Instructions, ModelProvider, ModelSettings as RuntimeModelSettings,
-    OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider,
+    Agent, DemoModel, DemoTranscriber, Instructions, ModelProvider,
+    ModelSettings as RuntimeModelSettings, OpenAiChatProvider, OpenAiConfig,
+    OpenAiResponsesProvider, OpenAiTranscriber, Transcriber,
 };
 use anyhow::Context;
 use auth::{
@@ -15,6 +16,7 @@ use auth::{
 };
 use chatkit_engine::{
     AgentServer, AgentServerConfig, CancelPolicy, Engine, EngineConfig, ToolDisplay,
+    TranscriptionLimits,
 };
 use chatkit_store::{
     AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, MemoryRateLimiter, RateLimiter,
@@ -134,6 +136,41 @@ fn model(settings: &Settings) -> anyhow::Result<Arc<dyn ModelProvider>> {
     })
 }
 
+/// The transcriber for `input.transcribe`, if dictation is on: the model provider's endpoint, or
+/// a labelled demo transcriber when the server runs the demo model.
+fn transcriber(
+    settings: &Settings,
+) -> anyhow::Result<Option<(Arc<dyn Transcriber>, TranscriptionLimits)>> {
+    if !settings.transcription_enabled() {
+        return Ok(None);
+    }
+    let transcription = &settings.transcription;
+    let mut limits = TranscriptionLimits {
+        max_bytes: transcription.max_bytes,
+        ..TranscriptionLimits::default()
+    };
+    if !transcription.allowed_types.is_empty() {
+        limits.allowed_media_types = transcription.allowed_types.clone();
+    }
+    let transcriber: Arc<dyn Transcriber> = match settings.model.effective_provider() {
+        ModelProviderKind::Demo | ModelProviderKind::Auto => Arc::new(DemoTranscriber),
+        ModelProviderKind::Openai | ModelProviderKind::OpenaiResponses => {
+            let base_url = transcription
+                .base_url
+                .clone()
+                .or_else(|| settings.model.base_url.clone())
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
+            let mut config = OpenAiConfig::new(base_url, transcription.model.clone());
+            if let Some(key) = &settings.model.api_key {
+                config = config.with_api_key(key.clone());
+            }
+            config.idle_timeout = Duration::from_secs(transcription.timeout_secs);
+            Arc::new(OpenAiTranscriber::new(&config).context("configuring transcription")?)
+        }
+    };
+    Ok(Some((transcriber, limits)))
+}
+
 /// Builds every component from settings.
 pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
     let sql_store = Arc::new(open_store(settings).await?);
@@ -212,11 +249,16 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
                 _ => ToolDisplay::Workflow,
             },
             generate_titles: settings.generate_titles(),
+            allowed_models: settings.model.allowed_models.clone(),
             ..AgentServerConfig::default()
         },
     )
     .with_attachment_store(Arc::clone(&attachments))
     .with_observer(metrics.clone());
+    let server = match transcriber(settings)? {
+        Some((transcriber, limits)) => server.with_transcriber(transcriber, limits),
+        None => server,
+    };
     let engine_config = EngineConfig {
         cancel_policy: if agent_settings.on_disconnect == "finish" {
             CancelPolicy::FinishInBackground

@@ -33,6 +33,8 @@ pub struct Settings {
     pub demo: DemoSettings,
     /// The Prometheus endpoint.
     pub metrics: MetricsSettings,
+    /// Dictation (`input.transcribe`).
+    pub transcription: TranscriptionSettings,
 }
 
 /// HTTP listener and limits.
@@ -205,6 +207,9 @@ pub struct ModelSettings {
     pub max_tokens: Option<u32>,
     /// Seconds the stream may stay silent.
     pub idle_timeout_secs: u64,
+    /// Models a user may pick in the composer besides `model` (`CHATKIT_ALLOWED_MODELS`,
+    /// comma-separated). A pick of any other model is refused with 400.
+    pub allowed_models: Vec<String>,
 }
 
 impl Default for ModelSettings {
@@ -217,6 +222,7 @@ impl Default for ModelSettings {
             temperature: None,
             max_tokens: None,
             idle_timeout_secs: 60,
+            allowed_models: Vec::new(),
         }
     }
 }
@@ -381,6 +387,40 @@ impl Default for MetricsSettings {
     }
 }
 
+/// Dictation: `input.transcribe` through an OpenAI-compatible `/audio/transcriptions` endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscriptionSettings {
+    /// Answer `input.transcribe` (`CHATKIT_TRANSCRIPTION_ENABLED`). Unset: on with a real model
+    /// provider (same endpoint and key as the model), and with the demo model a labelled demo
+    /// transcriber that needs no network.
+    pub enabled: Option<bool>,
+    /// The transcription model (`CHATKIT_TRANSCRIPTION_MODEL`).
+    pub model: String,
+    /// API root, when it differs from `model.base_url` (`CHATKIT_TRANSCRIPTION_BASE_URL`).
+    pub base_url: Option<String>,
+    /// Largest audio accepted, in bytes (OpenAI's endpoint takes 25 MB).
+    pub max_bytes: usize,
+    /// Audio media types accepted (without parameters). Empty: the built-in list of what browsers
+    /// record and the endpoint reads.
+    pub allowed_types: Vec<String>,
+    /// Seconds one transcription may take.
+    pub timeout_secs: u64,
+}
+
+impl Default for TranscriptionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            model: "gpt-4o-mini-transcribe".to_owned(),
+            base_url: None,
+            max_bytes: 25 * 1024 * 1024,
+            allowed_types: Vec::new(),
+            timeout_secs: 60,
+        }
+    }
+}
+
 fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -396,6 +436,12 @@ impl Settings {
         self.agent
             .generate_titles
             .unwrap_or(self.model.effective_provider() != ModelProviderKind::Demo)
+    }
+
+    /// Whether `input.transcribe` is answered, once `transcription.enabled` is resolved: on
+    /// unless switched off.
+    pub fn transcription_enabled(&self) -> bool {
+        self.transcription.enabled.unwrap_or(true)
     }
 
     /// Loads the file (if any), then applies environment overrides from `env`.
@@ -480,6 +526,22 @@ impl Settings {
         if let Some(v) = first(&["CHATKIT_MODEL"]) {
             self.model.model = v;
         }
+        if let Some(v) = first(&["CHATKIT_ALLOWED_MODELS"]) {
+            self.model.allowed_models = v
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .collect();
+        }
+        if let Some(v) = first(&["CHATKIT_TRANSCRIPTION_ENABLED"]) {
+            self.transcription.enabled = Some(parse_bool("CHATKIT_TRANSCRIPTION_ENABLED", &v)?);
+        }
+        if let Some(v) = first(&["CHATKIT_TRANSCRIPTION_MODEL"]) {
+            self.transcription.model = v;
+        }
+        if let Some(v) = first(&["CHATKIT_TRANSCRIPTION_BASE_URL"]) {
+            self.transcription.base_url = Some(v);
+        }
         if let Some(v) = first(&["CHATKIT_HISTORY_ITEMS"]) {
             self.agent.history_items = v
                 .parse()
@@ -546,6 +608,22 @@ impl Settings {
         }
         if !["stop", "finish"].contains(&self.agent.on_disconnect.as_str()) {
             bail!("agent.on_disconnect must be stop or finish");
+        }
+        if self.transcription.max_bytes == 0 {
+            bail!("transcription.max_bytes must be at least 1");
+        }
+        if self.transcription.timeout_secs == 0 {
+            bail!("transcription.timeout_secs must be at least 1");
+        }
+        if let Some(bad) = self
+            .transcription
+            .allowed_types
+            .iter()
+            .find(|t| !t.contains('/') || t.contains(';'))
+        {
+            bail!(
+                "transcription.allowed_types: `{bad}` is not a media type such as audio/webm (no parameters)"
+            );
         }
         if self.rate_limit.requests_per_minute > 0 && self.rate_limit.burst == 0 {
             bail!("rate_limit.burst must be at least 1 when rate_limit.requests_per_minute is set");

@@ -43,6 +43,7 @@ pub struct Agent {
     pub(crate) tool_use_behavior: ToolUseBehavior,
     pub(crate) max_concurrent_tool_calls: usize,
     pub(crate) history_items: usize,
+    pub(crate) reset_tool_choice: bool,
 }
 
 impl fmt::Debug for Agent {
@@ -78,6 +79,7 @@ impl Agent {
             tool_use_behavior: ToolUseBehavior::default(),
             max_concurrent_tool_calls: DEFAULT_MAX_CONCURRENT_TOOL_CALLS,
             history_items: DEFAULT_HISTORY_ITEMS,
+            reset_tool_choice: true,
         }
     }
 
@@ -92,6 +94,26 @@ impl Agent {
     pub fn with_settings(mut self, settings: ModelSettings) -> Self {
         self.settings = settings;
         self
+    }
+
+    /// Whether a forced tool choice (`Required` or `Named`) is dropped once the model called a
+    /// tool, so that the next model call may answer (default true, as in the Agents SDK). With
+    /// false the choice holds on every call; pair it with a tool-use behaviour that stops.
+    pub fn with_reset_tool_choice(mut self, reset: bool) -> Self {
+        self.reset_tool_choice = reset;
+        self
+    }
+
+    /// The model settings every model call of a run starts from.
+    pub fn settings(&self) -> &ModelSettings {
+        &self.settings
+    }
+
+    /// Whether the tools the model may call include one named `name` (a loop tool or a client
+    /// tool).
+    pub fn has_tool(&self, name: &str) -> bool {
+        self.tools.iter().any(|tool| tool.definition().name == name)
+            || self.client_tools.iter().any(|tool| tool.name == name)
     }
 
     /// Adds a tool the loop runs itself.

@@ -13,7 +13,7 @@ use crate::agent::{Agent, ToolUseBehavior};
 use crate::context::RunContext;
 use crate::error::AgentError;
 use crate::history::{answer_unanswered_tool_calls, keep_last_items};
-use crate::model::{FinishReason, Message, ModelEvent, ModelRequest, ToolCall, Usage};
+use crate::model::{FinishReason, Message, ModelEvent, ModelRequest, ToolCall, ToolChoice, Usage};
 use crate::tool::{DynTool, ToolOutput};
 
 /// Why a run ended without an error.
@@ -161,6 +161,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             thread.id = ctx.thread_id.as_deref().unwrap_or(""),
             "agent run started"
         );
+        let mut settings = agent.settings.clone();
         let mut turn = 0usize;
         loop {
             turn += 1;
@@ -178,7 +179,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             let request = ModelRequest {
                 messages,
                 tools: tool_definitions.clone(),
-                settings: agent.settings.clone(),
+                settings: settings.clone(),
             };
             let mut model_stream = match agent.model.stream(request).await {
                 Ok(stream) => stream,
@@ -282,6 +283,14 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                     turns: turn,
                 }));
                 return;
+            }
+            // A forced tool choice is met once the model called a tool; forcing it again on the
+            // next turn would make the model call tools forever (the Agents SDK's
+            // `reset_tool_choice`).
+            if agent.reset_tool_choice
+                && matches!(settings.tool_choice, Some(ToolChoice::Named(_) | ToolChoice::Required))
+            {
+                settings.tool_choice = None;
             }
             let (client_calls, server_calls): (Vec<ToolCall>, Vec<ToolCall>) =
                 calls.into_iter().partition(|call| agent.is_client_tool(&call.name));

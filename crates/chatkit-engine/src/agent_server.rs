@@ -5,17 +5,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_runtime::{
-    Agent, Message, ModelEvent, ModelRequest, ModelSettings, RunEvent, run_streamed,
+    Agent, AgentError, AudioClip, Message, ModelEvent, ModelRequest, ModelSettings, RunEvent,
+    ToolChoice, Transcriber, run_streamed,
 };
-use chatkit_protocol::{Order, ThreadItem, UserMessageItem};
+use async_trait::async_trait;
+use chatkit_protocol::items::InferenceOptions;
+use chatkit_protocol::{Order, ThreadItem, TranscriptionResult, UserMessageInput, UserMessageItem};
 use chatkit_store::{AttachmentStore, StoreContext, StoreError};
 use futures::StreamExt;
 
 use crate::bridge::{
     AttachmentContent, DEFAULT_MAX_TEXT_ATTACHMENT_BYTES, EventBridge, ToolDisplay, agent_error,
-    items_to_messages_with_attachments,
 };
-use crate::server::{ChatKitServer, EventStream, Turn};
+use crate::context::RequestContext;
+use crate::convert::{DefaultConverter, ThreadItemConverter};
+use crate::error::EngineError;
+use crate::server::{AudioInput, ChatKitServer, EventStream, Turn};
 
 /// The instruction of the title call. Fixed and short: the call should cost next to nothing.
 pub const TITLE_PROMPT: &str = "Write a title of at most 6 words for this conversation. \
@@ -42,6 +47,10 @@ pub struct AgentServerConfig {
     /// The most bytes of one text attachment the model sees (see
     /// [`AttachmentContent::from_bytes`]); only used with an attachment store.
     pub max_text_attachment_bytes: usize,
+    /// Models a user may pick in the composer (`inference_options.model`). A message asking for
+    /// a model not listed here is refused with 400 before its response starts; empty (the
+    /// default) refuses every pick, since the operator pays for the models.
+    pub allowed_models: Vec<String>,
 }
 
 impl Default for AgentServerConfig {
@@ -51,6 +60,7 @@ impl Default for AgentServerConfig {
             tool_display: ToolDisplay::default(),
             generate_titles: false,
             max_text_attachment_bytes: DEFAULT_MAX_TEXT_ATTACHMENT_BYTES,
+            allowed_models: Vec::new(),
         }
     }
 }
@@ -138,6 +148,46 @@ pub struct AgentServer {
     config: AgentServerConfig,
     attachments: Option<Arc<dyn AttachmentStore>>,
     observer: Option<Arc<dyn AgentObserver>>,
+    converter: Arc<dyn ThreadItemConverter>,
+    transcription: Option<Transcription>,
+}
+
+/// Limits on dictated audio, checked before it goes to the transcription provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptionLimits {
+    /// Largest audio accepted, in bytes (OpenAI's endpoint takes up to 25 MB).
+    pub max_bytes: usize,
+    /// Media types accepted (without parameters: `audio/webm`, not `audio/webm;codecs=opus`).
+    pub allowed_media_types: Vec<String>,
+}
+
+impl Default for TranscriptionLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 25 * 1024 * 1024,
+            // What browsers' MediaRecorder produces, plus the common upload formats OpenAI's
+            // endpoint reads.
+            allowed_media_types: [
+                "audio/webm",
+                "audio/ogg",
+                "audio/mp4",
+                "audio/mpeg",
+                "audio/wav",
+                "audio/x-wav",
+                "audio/flac",
+                "audio/m4a",
+                "audio/x-m4a",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Transcription {
+    transcriber: Arc<dyn Transcriber>,
+    limits: TranscriptionLimits,
 }
 
 impl AgentServer {
@@ -149,7 +199,30 @@ impl AgentServer {
             config,
             attachments: None,
             observer: None,
+            converter: Arc::new(DefaultConverter),
+            transcription: None,
         }
+    }
+
+    /// Renders history for the model with `converter` instead of the reference's defaults
+    /// ([`DefaultConverter`]).
+    pub fn with_converter(mut self, converter: Arc<dyn ThreadItemConverter>) -> Self {
+        self.converter = converter;
+        self
+    }
+
+    /// Answers `input.transcribe` (the composer's dictation) with `transcriber`, refusing audio
+    /// over `limits` before it is sent.
+    pub fn with_transcriber(
+        mut self,
+        transcriber: Arc<dyn Transcriber>,
+        limits: TranscriptionLimits,
+    ) -> Self {
+        self.transcription = Some(Transcription {
+            transcriber,
+            limits,
+        });
+        self
     }
 
     /// Reads attachment bytes from `attachments` before each run, so that images reach the model
@@ -164,6 +237,42 @@ impl AgentServer {
     pub fn with_observer(mut self, observer: Arc<dyn AgentObserver>) -> Self {
         self.observer = Some(observer);
         self
+    }
+}
+
+/// The agent to run for a message with these inference options: the picked model and tool,
+/// already checked by [`ChatKitServer::check_input`] when the message arrived.
+fn agent_for(agent: &Agent, options: Option<&InferenceOptions>) -> Agent {
+    let Some(options) = options else {
+        return agent.clone();
+    };
+    if options.model.is_none() && options.tool_choice.is_none() {
+        return agent.clone();
+    }
+    let mut settings = agent.settings().clone();
+    if let Some(model) = &options.model {
+        settings.model = Some(model.clone());
+    }
+    if let Some(choice) = &options.tool_choice {
+        settings.tool_choice = Some(ToolChoice::Named(choice.id.clone()));
+    }
+    agent.clone().with_settings(settings)
+}
+
+/// What the caller is told when transcription fails: the provider refusing the audio is the
+/// caller's problem (400), anything else the provider's (502, retryable).
+fn transcription_error(err: AgentError) -> EngineError {
+    match err {
+        AgentError::Provider { status, .. } if (400..500).contains(&status) && status != 429 => {
+            tracing::warn!(error = %err, "the transcription provider refused the audio");
+            EngineError::BadRequest(
+                "the transcription service could not read this audio".to_owned(),
+            )
+        }
+        other => {
+            tracing::warn!(error = %other, "the transcription failed");
+            EngineError::Upstream("the transcription service failed; try again".to_owned())
+        }
     }
 }
 
@@ -290,9 +399,91 @@ async fn generate_title(agent: &Agent, question: &str, answer: &str) -> Option<S
     }
 }
 
+#[async_trait]
 impl ChatKitServer for AgentServer {
+    fn check_input(
+        &self,
+        input: &UserMessageInput,
+        ctx: &RequestContext,
+    ) -> Result<(), EngineError> {
+        let _ = ctx;
+        let options = &input.inference_options;
+        if let Some(model) = &options.model
+            && !self
+                .config
+                .allowed_models
+                .iter()
+                .any(|allowed| allowed == model)
+        {
+            return Err(EngineError::BadRequest(
+                if self.config.allowed_models.is_empty() {
+                    format!(
+                        "params.input.inference_options.model: this server does not let clients choose a model (asked for {model:?})"
+                    )
+                } else {
+                    format!(
+                        "params.input.inference_options.model: {model:?} is not one of the models this server offers ({})",
+                        self.config.allowed_models.join(", ")
+                    )
+                },
+            ));
+        }
+        if let Some(choice) = &options.tool_choice
+            && !self.agent.has_tool(&choice.id)
+        {
+            return Err(EngineError::BadRequest(format!(
+                "params.input.inference_options.tool_choice.id: the assistant has no tool {:?}",
+                choice.id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn transcribe(
+        &self,
+        audio: AudioInput,
+        ctx: &RequestContext,
+    ) -> Result<TranscriptionResult, EngineError> {
+        let _ = ctx;
+        let Some(transcription) = &self.transcription else {
+            return Err(EngineError::Unsupported("input.transcribe"));
+        };
+        let media_type = audio.media_type();
+        if !transcription
+            .limits
+            .allowed_media_types
+            .contains(&media_type)
+        {
+            return Err(EngineError::UnsupportedMediaType(format!(
+                "params.mime_type: audio of type {media_type:?} cannot be transcribed; accepted: {}",
+                transcription.limits.allowed_media_types.join(", ")
+            )));
+        }
+        if audio.data.len() > transcription.limits.max_bytes {
+            return Err(EngineError::TooLarge(format!(
+                "params.audio_base64: the audio has {} bytes, more than the {} accepted",
+                audio.data.len(),
+                transcription.limits.max_bytes
+            )));
+        }
+        if audio.data.is_empty() {
+            return Err(EngineError::BadRequest(
+                "params.audio_base64: the audio is empty".to_owned(),
+            ));
+        }
+        let clip = AudioClip {
+            data: audio.data,
+            media_type,
+        };
+        match transcription.transcriber.transcribe(clip).await {
+            Ok(text) => Ok(TranscriptionResult { text }),
+            Err(err) => Err(transcription_error(err)),
+        }
+    }
+
     fn respond(&self, turn: Turn, _input: Option<UserMessageItem>) -> EventStream {
-        let agent = self.agent.clone();
+        let converter = self.converter.clone();
+        let base_agent = self.agent.clone();
         let config = self.config.clone();
         let attachments = self.attachments.clone();
         let observer = self.observer.clone();
@@ -318,7 +509,13 @@ impl ChatKitServer for AgentServer {
                 }
                 None => HashMap::new(),
             };
-            let input = items_to_messages_with_attachments(&items, &contents);
+            let input = converter.to_messages(&items, &contents).await;
+            // The newest user message's composer choices (model, tool) apply to this response.
+            let options = items.iter().rev().find_map(|item| match item {
+                ThreadItem::UserMessage(message) => Some(&message.inference_options),
+                _ => None,
+            });
+            let agent = agent_for(&base_agent, options);
             let model_name = agent.model().model_name().to_owned();
             let mut report = RunReport {
                 observer: observer.clone(),

@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use agent_runtime::{AgentError, Message, RunEvent, ToolCall, ToolOutput, UserContent};
+use agent_runtime::{AgentError, RunEvent, ToolCall, ToolOutput};
 use chatkit_protocol::events::ThreadItemUpdate;
 use chatkit_protocol::items::{StatusIndicator, WorkflowKind, WorkflowSummary};
 use chatkit_protocol::{
     AssistantMessageContent, AssistantMessageItem, ClientToolCallItem, ClientToolCallStatus,
-    HiddenContextItem, Task, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageContent,
-    Workflow, WorkflowItem,
+    HiddenContextItem, Task, ThreadItem, ThreadMetadata, ThreadStreamEvent, Workflow, WorkflowItem,
 };
 use chatkit_store::{ItemIdKind, Store, StoreContext};
 use serde_json::{Map, Value, json};
@@ -33,20 +32,6 @@ pub enum ToolDisplay {
     Progress,
     /// Nothing visible (the calls are still kept for the model's history).
     Hidden,
-}
-
-/// Converts stored thread items (oldest first) into model input.
-///
-/// User and assistant messages map to their roles; completed client tool calls and recorded
-/// server tool calls to an assistant tool call plus its result; hidden context to a user-role note
-/// (as the reference does); widgets to a short note of what was shown. Pending client tool calls,
-/// workflows, tasks and end-of-turn markers carry nothing the model needs.
-///
-/// Attachments become a short note naming the file, except images whose preview URL the model
-/// can fetch itself (`data:` or `http`); see [`items_to_messages_with_attachments`] to give the
-/// model their contents.
-pub fn items_to_messages(items: &[ThreadItem]) -> Vec<Message> {
-    items_to_messages_with_attachments(items, &HashMap::new())
 }
 
 /// The most text of one text attachment the model sees, in bytes (longer files are cut, and the
@@ -109,152 +94,31 @@ impl AttachmentContent {
     }
 }
 
-/// Like [`items_to_messages`], with the contents of attachments: `contents` maps attachment ids
-/// to what was read from their bytes. An image becomes an image part, a text file its text (in
-/// a fenced block after a line naming the file), anything else a note naming the file.
-/// Attachments missing from `contents` are treated as [`items_to_messages`] treats them.
-pub fn items_to_messages_with_attachments(
-    items: &[ThreadItem],
-    contents: &HashMap<String, AttachmentContent>,
-) -> Vec<Message> {
-    let mut messages = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            ThreadItem::UserMessage(message) => {
-                let mut parts = Vec::new();
-                if let Some(quoted) = message
-                    .quoted_text
-                    .as_deref()
-                    .filter(|q| !q.trim().is_empty())
-                {
-                    parts.push(UserContent::Text {
-                        text: format!("The user is referring to this text:\n> {quoted}"),
-                    });
-                }
-                for part in &message.content {
-                    let text = match part {
-                        UserMessageContent::InputText { text } => text.clone(),
-                        UserMessageContent::InputTag(tag) => format!("@{}", tag.text),
-                        _ => continue,
-                    };
-                    parts.push(UserContent::Text { text });
-                }
-                for attachment in &message.attachments {
-                    if let Some(content) = contents.get(&attachment.base().id) {
-                        parts.push(attachment_part(attachment, content));
-                        continue;
-                    }
-                    match attachment {
-                        chatkit_protocol::Attachment::Image(image)
-                            if image.preview_url.starts_with("data:")
-                                || image.preview_url.starts_with("http") =>
-                        {
-                            parts.push(UserContent::Image {
-                                url: image.preview_url.clone(),
-                                detail: None,
-                            });
-                        }
-                        other => parts.push(UserContent::Text {
-                            text: format!(
-                                "[attached file: {} ({})]",
-                                other.base().name,
-                                other.base().mime_type
-                            ),
-                        }),
-                    }
-                }
-                if !parts.is_empty() {
-                    messages.push(Message::User { content: parts });
-                }
-            }
-            ThreadItem::AssistantMessage(message) => {
-                let text = message.text();
-                if !text.is_empty() {
-                    messages.push(Message::assistant(text));
-                }
-            }
-            ThreadItem::ClientToolCall(call) if call.status == ClientToolCallStatus::Completed => {
-                let call_id = call.call_id.clone();
-                messages.push(Message::Assistant {
-                    content: None,
-                    tool_calls: vec![ToolCall {
-                        id: call_id.clone(),
-                        name: call.name.clone(),
-                        arguments: Value::Object(call.arguments.clone()).to_string(),
-                    }],
-                });
-                let output = match &call.output {
-                    Some(Value::String(text)) => text.clone(),
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                };
-                messages.push(Message::tool_result(call_id, output));
-            }
-            ThreadItem::HiddenContext(hidden) => {
-                if let Some(ToolCallRecord { call, output }) =
-                    ToolCallRecord::from_content(&hidden.content)
-                {
-                    messages.push(Message::Assistant {
-                        content: None,
-                        tool_calls: vec![call.clone()],
-                    });
-                    messages.push(Message::Tool {
-                        call_id: call.id,
-                        content: output.content,
-                        is_error: output.is_error,
-                    });
-                } else {
-                    let text = match &hidden.content {
-                        Value::String(text) => text.clone(),
-                        other => other.to_string(),
-                    };
-                    messages.push(Message::user(text));
-                }
-            }
-            ThreadItem::SdkHiddenContext(hidden) => {
-                messages.push(Message::user(hidden.content.clone()))
-            }
-            ThreadItem::Widget(widget) => {
-                let shown = widget
-                    .copy_text
-                    .clone()
-                    .unwrap_or_else(|| serde_json::to_string(&widget.widget).unwrap_or_default());
-                messages.push(Message::user(format!(
-                    "A widget was shown to the user: {shown}"
-                )));
-            }
-            _ => {}
-        }
-    }
-    messages
+/// Where a traced tool call is, for its workflow task's title.
+#[derive(Debug, Clone, Copy)]
+enum ToolTaskState {
+    Running,
+    Ran,
+    Failed,
 }
 
-fn attachment_part(
-    attachment: &chatkit_protocol::Attachment,
-    content: &AttachmentContent,
-) -> UserContent {
-    let base = attachment.base();
-    match content {
-        AttachmentContent::Image { data_url } => UserContent::Image {
-            url: data_url.clone(),
-            detail: None,
-        },
-        AttachmentContent::Text { text, truncated } => UserContent::Text {
-            text: format!(
-                "[attached file: {} ({}){}]\n```\n{text}\n```",
-                base.name,
-                base.mime_type,
-                if *truncated {
-                    ", only its beginning is shown"
-                } else {
-                    ""
-                }
-            ),
-        },
-        AttachmentContent::Unreadable => UserContent::Text {
-            text: format!("[attached file: {} ({})]", base.name, base.mime_type),
-        },
+/// The title of the workflow task that traces a call of tool `name`: the one wording, shared
+/// with the converter that recognises these traces in history.
+fn tool_task_title(name: &str, state: ToolTaskState) -> String {
+    match state {
+        ToolTaskState::Running => format!("Running {name}"),
+        ToolTaskState::Ran => format!("Ran {name}"),
+        ToolTaskState::Failed => format!("{name} failed"),
     }
+}
+
+/// Every title a trace task of tool `name` can have.
+pub(crate) fn tool_task_titles(name: &str) -> [String; 3] {
+    [
+        tool_task_title(name, ToolTaskState::Running),
+        tool_task_title(name, ToolTaskState::Ran),
+        tool_task_title(name, ToolTaskState::Failed),
+    ]
 }
 
 /// A server-side tool call and what it returned, as the bridge records it in a hidden-context
@@ -536,7 +400,7 @@ impl<'a> EventBridge<'a> {
                         if let Some(open) = self.tools.as_mut() {
                             let task = Task::Custom {
                                 status_indicator: StatusIndicator::Loading,
-                                title: Some(format!("Running {}", call.name)),
+                                title: Some(tool_task_title(&call.name, ToolTaskState::Running)),
                                 icon: Some("bolt".to_owned()),
                                 content: None,
                             };
@@ -565,11 +429,14 @@ impl<'a> EventBridge<'a> {
                 {
                     let task = Task::Custom {
                         status_indicator: StatusIndicator::Complete,
-                        title: Some(if output.is_error {
-                            format!("{} failed", call.name)
-                        } else {
-                            format!("Ran {}", call.name)
-                        }),
+                        title: Some(tool_task_title(
+                            &call.name,
+                            if output.is_error {
+                                ToolTaskState::Failed
+                            } else {
+                                ToolTaskState::Ran
+                            },
+                        )),
                         icon: Some(
                             if output.is_error {
                                 "circle-question"

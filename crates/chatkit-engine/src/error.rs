@@ -29,6 +29,14 @@ pub enum EngineError {
     /// A size limit was exceeded.
     #[error("{0}")]
     TooLarge(String),
+    /// The request's content is of a type the server does not take (dictated audio in an
+    /// unsupported format); the text says which types are accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A service the server depends on (a model or transcription provider) failed; the text is
+    /// what the caller may be told, the cause is in the log.
+    #[error("{0}")]
+    Upstream(String),
     /// The server does not implement this request (actions, transcription...).
     #[error("{0} is not supported by this server")]
     Unsupported(&'static str),
@@ -88,6 +96,8 @@ impl EngineError {
             EngineError::NotFound { .. } => 404,
             EngineError::ThreadBusy(_) => 409,
             EngineError::TooLarge(_) => 413,
+            EngineError::UnsupportedMediaType(_) => 415,
+            EngineError::Upstream(_) => 502,
             EngineError::Unsupported(_) => 501,
             EngineError::Custom { .. } | EngineError::Stream { .. } => 400,
             EngineError::TurnFailed(_) => 502,
@@ -104,6 +114,8 @@ impl EngineError {
             EngineError::NotFound { .. } => "not_found",
             EngineError::ThreadBusy(_) => "thread_busy",
             EngineError::TooLarge(_) => "too_large",
+            EngineError::UnsupportedMediaType(_) => "unsupported_media_type",
+            EngineError::Upstream(_) => "upstream_error",
             EngineError::Unsupported(_) => "not_supported",
             EngineError::Custom { .. } => "custom",
             EngineError::Stream { .. } | EngineError::TurnFailed(_) => "stream_error",

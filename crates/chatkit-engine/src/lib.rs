@@ -3,6 +3,7 @@
 mod agent_server;
 pub mod bridge;
 mod context;
+pub mod convert;
 mod engine;
 mod error;
 mod locks;
@@ -14,10 +15,12 @@ mod stream;
 pub mod transport;
 
 pub use agent_server::{
-    AgentObserver, AgentServer, AgentServerConfig, RunOutcome, TITLE_PROMPT, clean_title,
+    AgentObserver, AgentServer, AgentServerConfig, RunOutcome, TITLE_PROMPT, TranscriptionLimits,
+    clean_title,
 };
 pub use bridge::{AttachmentContent, ToolCallRecord, ToolDisplay};
 pub use context::{RequestContext, ThreadHandle};
+pub use convert::{DefaultConverter, ThreadItemConverter};
 pub use engine::{
     AttachmentDownload, ChatReply, ChatRun, ChatToolCall, ChatTurn, DirectUpload, Engine,
     PendingUpload, Response,

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use chatkit_protocol::events::StreamOptions;
 use chatkit_protocol::{
     Action, FeedbackKind, SdkHiddenContextItem, SyncCustomActionResponse, ThreadItem,
-    ThreadMetadata, ThreadStreamEvent, TranscriptionResult, UserMessageItem, WidgetItem,
+    ThreadMetadata, ThreadStreamEvent, TranscriptionResult, UserMessageInput, UserMessageItem,
+    WidgetItem,
 };
 use chatkit_store::{ItemIdKind, Store};
 use futures::stream::BoxStream;
@@ -103,6 +104,19 @@ pub trait ChatKitServer: Send + Sync + 'static {
         ctx: &RequestContext,
     ) -> Result<(), EngineError> {
         let _ = (thread_id, item_ids, kind, ctx);
+        Ok(())
+    }
+
+    /// Checks a new user message before its response starts (`threads.create`,
+    /// `threads.add_user_message`), so that what this server cannot honour (a model it does not
+    /// offer, a tool it does not have) is a clean 400 instead of a broken stream. The default
+    /// accepts everything.
+    fn check_input(
+        &self,
+        input: &UserMessageInput,
+        ctx: &RequestContext,
+    ) -> Result<(), EngineError> {
+        let _ = (input, ctx);
         Ok(())
     }
 

@@ -202,6 +202,7 @@ impl TestApp {
                 "threads.list" => Some("page_threads"),
                 "items.list" => Some("page_items"),
                 "attachments.create" => Some("attachment"),
+                "input.transcribe" => Some("transcription"),
                 "items.feedback" | "threads.delete" | "attachments.delete" => Some("empty"),
                 _ => None,
             };

@@ -152,6 +152,9 @@ pub enum ToolChoice {
 /// Sampling and tool settings for one request. `None` leaves the provider's default.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelSettings {
+    /// The model to ask instead of the provider's configured one (for example the model a user
+    /// picked in the composer, once the integration has checked it against its allow-list).
+    pub model: Option<String>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
     /// Upper bound on generated tokens.

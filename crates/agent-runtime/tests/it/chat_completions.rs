@@ -85,6 +85,7 @@ async fn converts_every_message_kind_settings_and_tools_to_the_wire_format() {
             parameters: json!({"type": "object"}),
         }],
         settings: ModelSettings {
+            model: Some("picked-model".into()),
             temperature: Some(0.5),
             max_tokens: Some(100),
             tool_choice: Some(ToolChoice::Named("look".into())),
@@ -95,6 +96,8 @@ async fn converts_every_message_kind_settings_and_tools_to_the_wire_format() {
     events(provider.as_ref(), request).await;
 
     let body = &server.requests()[0].body;
+    // A per-request model replaces the provider's configured one.
+    assert_eq!(body["model"], "picked-model");
     assert_eq!(
         body["messages"],
         json!([

@@ -35,10 +35,10 @@ impl Engine {
         let sctx = ctx.store();
         let (plan, guard) = match request {
             ChatKitRequest::ThreadsCreate { params, .. } => {
-                self.plan_create(params.input, &sctx).await?
+                self.plan_create(params.input, &ctx, &sctx).await?
             }
             ChatKitRequest::ThreadsAddUserMessage { params, .. } => {
-                self.check_input(&params.input)?;
+                self.check_input(&params.input, &ctx)?;
                 let (thread, guard) = self.load_thread_locked(&params.thread_id, &sctx).await?;
                 let attachments = self
                     .load_attachments(&params.input.attachments, &sctx)
@@ -115,9 +115,10 @@ impl Engine {
     async fn plan_create(
         &self,
         input: UserMessageInput,
+        ctx: &RequestContext,
         sctx: &StoreContext,
     ) -> Result<(Plan, ThreadGuard), EngineError> {
-        self.check_input(&input)?;
+        self.check_input(&input, ctx)?;
         let attachments = self.load_attachments(&input.attachments, sctx).await?;
         let store = &self.shared.store;
         let thread = ThreadMetadata::new(
@@ -220,13 +221,19 @@ impl Engine {
         Ok((thread, guard))
     }
 
-    fn check_input(&self, input: &UserMessageInput) -> Result<(), EngineError> {
+    /// The engine's own check of a new message, then the responder's
+    /// ([`crate::ChatKitServer::check_input`]).
+    fn check_input(
+        &self,
+        input: &UserMessageInput,
+        ctx: &RequestContext,
+    ) -> Result<(), EngineError> {
         if input.content.is_empty() && input.attachments.is_empty() {
             return Err(EngineError::BadRequest(
                 "params.input: the message has no content".into(),
             ));
         }
-        Ok(())
+        self.shared.server.check_input(input, ctx)
     }
 
     async fn load_attachments(

@@ -5,6 +5,7 @@ mod support;
 
 mod agent;
 mod cancel;
+mod conversion;
 mod dispatch;
 mod model_input;
 mod streaming;

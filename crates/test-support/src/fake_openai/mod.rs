@@ -3,8 +3,10 @@
 //! It serves `POST /v1/chat/completions` and `POST /v1/responses` on 127.0.0.1, answers each
 //! request with the next scripted turn, records every request body, and counts clients that hang
 //! up before their stream ended (to prove cancellation reaches the network). `POST
-//! /v1/embeddings` answers with deterministic vectors ([`fake_embedding`]).
+//! /v1/embeddings` answers with deterministic vectors ([`fake_embedding`]), and `POST
+//! /v1/audio/transcriptions` with scripted or echoed transcripts ([`ScriptedTranscription`]).
 
+mod audio;
 mod embeddings;
 mod script;
 mod wire;
@@ -26,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use embeddings::{DEFAULT_DIMENSIONS, fake_embedding};
+pub use audio::ScriptedTranscription;
 pub use script::{ChatQuirks, ReasoningField, ScriptedFailure, ScriptedToolCall, ScriptedTurn};
 
 /// What the server answers when no scripted turn is left.
@@ -93,6 +96,7 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     fallback: Fallback,
     disconnects: watch::Sender<usize>,
+    transcriptions: Mutex<VecDeque<ScriptedTranscription>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,11 +147,13 @@ impl FakeOpenAi {
             requests: Mutex::new(Vec::new()),
             fallback: options.fallback,
             disconnects: watch::Sender::new(0),
+            transcriptions: Mutex::new(VecDeque::new()),
         });
         let router = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/responses", post(responses))
             .route("/v1/embeddings", post(embeddings_endpoint))
+            .route("/v1/audio/transcriptions", post(audio::transcriptions))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
             // Streaming wants every chunk on the wire at once: with Nagle's algorithm on, the first
@@ -179,6 +185,12 @@ impl FakeOpenAi {
     /// Queues the answer to a future request.
     pub fn push_turn(&self, turn: ScriptedTurn) {
         lock(&self.shared.turns).push_back(turn);
+    }
+
+    /// Queues the answer to a future `/v1/audio/transcriptions` request. Unscripted requests
+    /// are answered with the audio bytes read as UTF-8 text.
+    pub fn push_transcription(&self, answer: ScriptedTranscription) {
+        lock(&self.shared.transcriptions).push_back(answer);
     }
 
     /// How many scripted turns were not served yet.

@@ -47,7 +47,10 @@ impl OpenAiChatProvider {
     fn request_body(&self, request: &ModelRequest) -> Value {
         let messages: Vec<Value> = request.messages.iter().map(message_to_wire).collect();
         let mut body = Map::new();
-        body.insert("model".to_owned(), json!(self.model));
+        body.insert(
+            "model".to_owned(),
+            json!(request.settings.model.as_deref().unwrap_or(&self.model)),
+        );
         body.insert("messages".to_owned(), Value::Array(messages));
         body.insert("stream".to_owned(), json!(true));
         body.insert("stream_options".to_owned(), json!({"include_usage": true}));

@@ -174,6 +174,41 @@ impl Transport {
         Ok(source)
     }
 
+    /// Posts a multipart form (no streaming, no retries: an upload is not re-sent behind the
+    /// caller's back) and returns the body of a successful answer. The whole exchange may take
+    /// the idle timeout.
+    pub(crate) async fn post_multipart(
+        &self,
+        form: reqwest::multipart::Form,
+    ) -> Result<Vec<u8>, AgentError> {
+        let request = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .multipart(form)
+            .send();
+        let exchange = async {
+            let response = request
+                .await
+                .map_err(|error| AgentError::Connection(error_chain(&error)))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|error| AgentError::StreamInterrupted(error_chain(&error)))?;
+            if !status.is_success() {
+                return Err(AgentError::Provider {
+                    status: status.as_u16(),
+                    body: truncate_chars(&String::from_utf8_lossy(&body), MAX_ERROR_BODY_CHARS),
+                });
+            }
+            Ok(body.to_vec())
+        };
+        tokio::time::timeout(self.idle_timeout, exchange)
+            .await
+            .map_err(|_| AgentError::Timeout(self.idle_timeout))?
+    }
+
     fn backoff(&self, retry_number: u32, retry_after: Option<Duration>) -> Duration {
         let exponential = self
             .retry

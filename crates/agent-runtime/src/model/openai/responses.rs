@@ -46,7 +46,10 @@ impl OpenAiResponsesProvider {
             push_input_items(message, &mut input);
         }
         let mut body = Map::new();
-        body.insert("model".to_owned(), json!(self.model));
+        body.insert(
+            "model".to_owned(),
+            json!(request.settings.model.as_deref().unwrap_or(&self.model)),
+        );
         body.insert("input".to_owned(), Value::Array(input));
         body.insert("stream".to_owned(), json!(true));
         body.insert("store".to_owned(), json!(false));
