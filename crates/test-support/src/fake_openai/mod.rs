@@ -27,8 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use embeddings::{DEFAULT_DIMENSIONS, fake_embedding};
 pub use audio::ScriptedTranscription;
+pub use embeddings::{DEFAULT_DIMENSIONS, fake_embedding};
 pub use script::{ChatQuirks, ReasoningField, ScriptedFailure, ScriptedToolCall, ScriptedTurn};
 
 /// What the server answers when no scripted turn is left.
