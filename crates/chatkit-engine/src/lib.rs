@@ -9,6 +9,8 @@ mod locks;
 mod pipeline;
 mod server;
 mod stream;
+mod tool_context;
+pub mod tool_output;
 
 pub use agent_server::{
     AgentObserver, AgentServer, AgentServerConfig, RunOutcome, TITLE_PROMPT, clean_title,
@@ -21,3 +23,5 @@ pub use server::{
     AudioInput, CANCELLED_NOTE, ChatKitServer, EventStream, Turn, save_cancelled_partial,
 };
 pub use stream::EventReceiver;
+pub use tool_context::ChatKitToolContext;
+pub use tool_output::{ChatKitCommand, ChatKitOutput};
