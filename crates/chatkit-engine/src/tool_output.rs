@@ -185,15 +185,15 @@ struct OpenWidget {
 /// Widgets are scoped by producer (for tools, the call id) so that two calls may both stream a
 /// widget named `"main"`. Every item opened here is finished by [`ChatKitOutput::finish_scope`]
 /// or [`ChatKitOutput::finish`], so nothing stays half-sent when a producer forgets.
-pub struct ChatKitOutput {
+pub struct ChatKitOutput<'a> {
     thread_id: String,
-    new_id: Box<dyn Fn(ItemIdKind) -> String + Send + Sync>,
+    new_id: Box<dyn Fn(ItemIdKind) -> String + Send + Sync + 'a>,
     workflow: Option<OpenWorkflow>,
     widgets: HashMap<(String, String), OpenWidget>,
     sources: Vec<Source>,
 }
 
-impl std::fmt::Debug for ChatKitOutput {
+impl std::fmt::Debug for ChatKitOutput<'_> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("ChatKitOutput")
@@ -205,12 +205,12 @@ impl std::fmt::Debug for ChatKitOutput {
     }
 }
 
-impl ChatKitOutput {
+impl<'a> ChatKitOutput<'a> {
     /// Output for a response on `thread_id`, with item ids from `new_id` (use
     /// [`Store::generate_item_id`](chatkit_store::Store::generate_item_id)).
     pub fn new(
         thread_id: impl Into<String>,
-        new_id: impl Fn(ItemIdKind) -> String + Send + Sync + 'static,
+        new_id: impl Fn(ItemIdKind) -> String + Send + Sync + 'a,
     ) -> Self {
         Self {
             thread_id: thread_id.into(),
@@ -229,6 +229,15 @@ impl ChatKitOutput {
         Self::new(thread.id.clone(), move |kind| {
             store.generate_item_id(kind, &thread, &sctx)
         })
+    }
+
+    /// True when `command` would open a new workflow (a start, or a task with none open).
+    pub fn opens_workflow(&self, command: &ChatKitCommand) -> bool {
+        match command {
+            ChatKitCommand::StartWorkflow { .. } => true,
+            ChatKitCommand::AddWorkflowTask { .. } => self.workflow.is_none(),
+            _ => false,
+        }
     }
 
     /// True while a producer's workflow is open.
@@ -510,7 +519,7 @@ mod tests {
 
     use super::*;
 
-    fn output() -> ChatKitOutput {
+    fn output() -> ChatKitOutput<'static> {
         let next = AtomicUsize::new(0);
         ChatKitOutput::new("thr_1", move |kind| {
             format!("{kind:?}_{}", next.fetch_add(1, Ordering::SeqCst) + 1).to_lowercase()
