@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod actions;
 mod agent_server;
 pub mod bridge;
 mod context;
@@ -15,6 +16,7 @@ mod tool_context;
 pub mod tool_output;
 pub mod transport;
 
+pub use actions::{ActionFn, ActionHandler, ActionOutcome, ActionRequest, action_fn};
 pub use agent_server::{
     AgentObserver, AgentServer, AgentServerConfig, RunOutcome, TITLE_PROMPT, clean_title,
 };

@@ -10,8 +10,8 @@ use agent_runtime::{
     ToolError, ToolOutput,
 };
 use chatkit_engine::{
-    AgentServer, AgentServerConfig, CANCELLED_NOTE, ChatKitToolContext, Engine, EngineConfig,
-    Response, ToolDisplay,
+    ActionOutcome, ActionRequest, AgentServer, AgentServerConfig, CANCELLED_NOTE,
+    ChatKitToolContext, Engine, EngineConfig, Response, ToolDisplay, action_fn,
 };
 use chatkit_protocol::items::{StatusIndicator, WorkflowSummary};
 use chatkit_protocol::{Source, Task, ThreadItem, UrlSource, WidgetRoot};
@@ -196,6 +196,38 @@ async fn harness(display: ToolDisplay) -> ToolHarness {
             tool_display: display,
             ..AgentServerConfig::default()
         },
+    )
+    .with_action(
+        "weather.refresh",
+        action_fn(|request: ActionRequest| async move {
+            let city = request.action.payload["city"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned();
+            Ok(ActionOutcome {
+                widget: Some(
+                    WidgetRoot::from_json(json!({"type": "Card", "children": [
+                        {"type": "Title", "value": city},
+                        {"type": "Text", "value": format!("Refreshed for {}", request.ctx.user.id)},
+                    ]}))
+                    .expect("a valid widget"),
+                ),
+                copy_text: Some("refreshed".into()),
+                hand_to_model: None,
+            })
+        }),
+    )
+    .with_action(
+        "weather.explain",
+        action_fn(|request: ActionRequest| async move {
+            Ok(ActionOutcome {
+                hand_to_model: Some(format!(
+                    "The user clicked \"Explain\" on the forecast for {}.",
+                    request.action.payload["city"].as_str().unwrap_or("?")
+                )),
+                ..ActionOutcome::default()
+            })
+        }),
     );
     ToolHarness {
         engine: Engine::new(store.clone(), Arc::new(server), EngineConfig::default()),
@@ -549,4 +581,111 @@ async fn a_client_leaving_mid_widget_keeps_the_widget_as_it_was_seen() {
             "assistant_message".to_owned(),
         ]
     );
+}
+
+#[tokio::test]
+async fn widget_actions_replace_the_sender_in_place_or_hand_the_turn_to_the_model() {
+    let h = harness(ToolDisplay::Hidden).await;
+    h.model
+        .push_turn(ScriptedTurn::tool_call("call_1", "weather", "{}"));
+    h.model.push_turn(ScriptedTurn::text("It is sunny."));
+    let events = run(&h.engine, create("Weather in Paris?")).await;
+    let thread_id = thread_of(&events);
+    let widget_id = events
+        .iter()
+        .find(|event| event["type"] == "thread.item.done" && event["item"]["type"] == "widget")
+        .and_then(|event| event["item"]["id"].as_str())
+        .expect("a widget")
+        .to_owned();
+
+    // Synchronous: the answer is the sender with its new widget, and the store has it too.
+    let answer = match h
+        .engine
+        .process(
+            json!({"type": "threads.sync_custom_action", "params": {"thread_id": thread_id,
+                "item_id": widget_id, "action": {"type": "weather.refresh", "payload": {"city": "Lyon"}}}})
+            .to_string()
+            .as_bytes(),
+            user("alice"),
+        )
+        .await
+        .expect("handled")
+    {
+        Response::Json(bytes) => serde_json::from_slice::<Value>(&bytes).expect("json"),
+        Response::Stream(_) => panic!("a sync action answers with JSON"),
+    };
+    let updated = &answer["updated_item"];
+    assert_eq!(updated["id"], widget_id.as_str());
+    assert_eq!(
+        updated["widget"]["children"][1]["value"],
+        "Refreshed for alice"
+    );
+    assert_eq!(updated["copy_text"], "refreshed");
+    let stored = h
+        .store
+        .load_item(&thread_id, &widget_id, &user("alice").store())
+        .await
+        .expect("still there");
+    assert_eq!(serde_json::to_value(&stored).expect("json"), *updated);
+
+    // Streaming, replacing: a `thread.item.replaced` for the sender.
+    let events = run(
+        &h.engine,
+        json!({"type": "threads.custom_action", "params": {"thread_id": thread_id,
+            "item_id": widget_id, "action": {"type": "weather.refresh", "payload": {"city": "Nice"}}}}),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        ["stream_options", "thread.item.replaced:widget"]
+    );
+    assert_eq!(events[1]["item"]["widget"]["children"][0]["value"], "Nice");
+
+    // Streaming, handing the turn to the model: it reads the note and answers.
+    h.model
+        .push_turn(ScriptedTurn::text("It means clear skies."));
+    let events = run(
+        &h.engine,
+        json!({"type": "threads.custom_action", "params": {"thread_id": thread_id,
+            "item_id": widget_id, "action": {"type": "weather.explain", "payload": {"city": "Nice"}}}}),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events).last().map(String::as_str),
+        Some("thread.item.done:assistant_message")
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|event| event["item"]["type"] == "hidden_context_item")
+    );
+    let conversation = h
+        .model
+        .requests()
+        .last()
+        .expect("asked")
+        .conversation()
+        .to_vec();
+    assert!(
+        conversation.last().expect("a message")["content"]
+            .to_string()
+            .contains("The user clicked \\\"Explain\\\" on the forecast for Nice."),
+        "{conversation:#?}"
+    );
+
+    // An action type nobody handles keeps the clean 501.
+    for request in ["threads.custom_action", "threads.sync_custom_action"] {
+        let error = h
+            .engine
+            .process(
+                json!({"type": request, "params": {"thread_id": thread_id, "item_id": widget_id,
+                    "action": {"type": "weather.unknown"}}})
+                .to_string()
+                .as_bytes(),
+                user("alice"),
+            )
+            .await
+            .expect_err("not handled");
+        assert_eq!(error.status(), 501, "{request}");
+    }
 }
