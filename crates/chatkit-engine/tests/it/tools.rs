@@ -238,7 +238,7 @@ async fn harness(display: ToolDisplay) -> ToolHarness {
 }
 
 async fn run(engine: &Engine, body: Value) -> Vec<Value> {
-    match engine
+    let events: Vec<Value> = match engine
         .process(body.to_string().as_bytes(), user("alice"))
         .await
         .expect("accepted")
@@ -250,6 +250,32 @@ async fn run(engine: &Engine, body: Value) -> Vec<Value> {
             .map(|event| serde_json::to_value(event).expect("json"))
             .collect(),
         Response::Json(_) => panic!("expected a stream"),
+    };
+    for event in &events {
+        record("event", event);
+    }
+    events
+}
+
+/// Records what a client received for the reference-types conformance check CI runs over
+/// `target/tmp/conformance` (the events a tool produces reach no server test otherwise).
+fn record(kind: &str, value: &Value) {
+    use std::io::Write;
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let path = FILE.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");
+        std::fs::create_dir_all(&dir).expect("record dir");
+        dir.join(format!("engine-tools-{}.jsonl", std::process::id()))
+    });
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        // One write per record: parallel tests append to the same file, and an `O_APPEND`
+        // write of one buffer is not interleaved with another.
+        let line = format!("{}\n", json!({"kind": kind, "json": value}));
+        let _ = file.write_all(line.as_bytes());
     }
 }
 
@@ -614,6 +640,7 @@ async fn widget_actions_replace_the_sender_in_place_or_hand_the_turn_to_the_mode
         Response::Json(bytes) => serde_json::from_slice::<Value>(&bytes).expect("json"),
         Response::Stream(_) => panic!("a sync action answers with JSON"),
     };
+    record("sync_action", &answer);
     let updated = &answer["updated_item"];
     assert_eq!(updated["id"], widget_id.as_str());
     assert_eq!(
