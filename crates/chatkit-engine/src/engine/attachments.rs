@@ -109,13 +109,8 @@ impl Engine {
         attachment_id: &str,
         ctx: &RequestContext,
     ) -> Result<PendingUpload, EngineError> {
-        self.attachment_store()?;
         let sctx = ctx.store();
-        let attachment = self
-            .shared
-            .store
-            .load_attachment(attachment_id, &sctx)
-            .await?;
+        let (attachment, _) = self.own_attachment(attachment_id, &sctx).await?;
         Ok(PendingUpload {
             engine: self.clone(),
             attachment,
@@ -172,13 +167,8 @@ impl Engine {
         attachment_id: &str,
         ctx: &RequestContext,
     ) -> Result<AttachmentDownload, EngineError> {
-        let attachments = self.attachment_store()?;
         let sctx = ctx.store();
-        let attachment = self
-            .shared
-            .store
-            .load_attachment(attachment_id, &sctx)
-            .await?;
+        let (attachment, attachments) = self.own_attachment(attachment_id, &sctx).await?;
         let bytes = attachments.read_bytes(attachment_id, &sctx).await?;
         Ok(AttachmentDownload { attachment, bytes })
     }
@@ -239,6 +229,22 @@ impl Engine {
             Err(StoreError::NotFound { .. }) | Ok(()) => Ok(()),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The caller's attachment record (NotFound for a missing or foreign one), with the store of
+    /// the bytes (Unsupported when this engine keeps none).
+    async fn own_attachment(
+        &self,
+        attachment_id: &str,
+        sctx: &StoreContext,
+    ) -> Result<(Attachment, &Arc<dyn AttachmentStore>), EngineError> {
+        let attachments = self.attachment_store()?;
+        let attachment = self
+            .shared
+            .store
+            .load_attachment(attachment_id, sctx)
+            .await?;
+        Ok((attachment, attachments))
     }
 
     fn attachment_store(&self) -> Result<&Arc<dyn AttachmentStore>, EngineError> {
