@@ -10,6 +10,7 @@ pub mod model;
 pub mod runner;
 pub mod secret;
 pub mod tool;
+pub mod tool_events;
 pub mod transcription;
 
 pub use agent::{Agent, ToolUseBehavior};
@@ -27,4 +28,5 @@ pub use model::{
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;
 pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput};
+pub use tool_events::{ClientToolCallRequest, ToolCallContext, ToolEvent};
 pub use transcription::{AudioClip, DemoTranscriber, OpenAiTranscriber, Transcriber};

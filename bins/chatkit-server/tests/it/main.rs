@@ -14,3 +14,4 @@ mod playground;
 mod shutdown;
 mod titles_and_demo;
 mod transcription;
+mod widgets;

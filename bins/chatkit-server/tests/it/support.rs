@@ -203,6 +203,7 @@ impl TestApp {
                 "items.list" => Some("page_items"),
                 "attachments.create" => Some("attachment"),
                 "input.transcribe" => Some("transcription"),
+                "threads.sync_custom_action" => Some("sync_action"),
                 "items.feedback" | "threads.delete" | "attachments.delete" => Some("empty"),
                 _ => None,
             };

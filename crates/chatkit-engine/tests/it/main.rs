@@ -9,3 +9,4 @@ mod conversion;
 mod dispatch;
 mod model_input;
 mod streaming;
+mod tools;
