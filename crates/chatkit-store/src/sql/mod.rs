@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chatkit_migration::{Migrator, MigratorTrait};
 use chatkit_protocol::{
     Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata, ThreadStatus,
 };
@@ -225,7 +224,9 @@ impl SeaOrmStore {
             .await
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         if config.run_migrations {
-            Migrator::up(&db, None).await.map_err(map_db_err)?;
+            chatkit_migration::apply_pending_migrations(&db)
+                .await
+                .map_err(map_db_err)?;
         }
         tracing::info!(store.backend = backend.name(), "store connected");
         Ok(Self {
