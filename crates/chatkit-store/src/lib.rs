@@ -10,6 +10,7 @@ mod memory;
 mod rate_limit;
 mod sql;
 mod store;
+pub mod thread_lock;
 
 pub use attachments::{AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig};
 pub use context::StoreContext;
@@ -19,3 +20,6 @@ pub use memory::MemoryStore;
 pub use rate_limit::{MemoryRateLimiter, RateLimiter};
 pub use sql::{SeaOrmStore, SqlBackend, StoreConfig};
 pub use store::Store;
+pub use thread_lock::{
+    InProcessThreadLock, PgThreadLock, PgThreadLockConfig, ThreadLock, ThreadLockGuard,
+};

@@ -10,3 +10,4 @@ mod postgres;
 mod rate_limit;
 mod sql_checks;
 mod sqlite;
+mod thread_lock;
