@@ -68,6 +68,10 @@ pub enum StoreError {
         /// The id of the busy record.
         id: String,
     },
+    /// The backend does not offer this optional capability (for example signed download URLs
+    /// on local disk); the caller falls back to another way.
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// Any other failure of the backend, including stored data that no longer decodes.
     #[error("store backend error: {0}")]
     Backend(String),

@@ -25,7 +25,8 @@ pub use postgres::{PgThreadLock, PgThreadLockConfig};
 /// A lock per thread shared by everyone who can write the thread, so that at most one
 /// streaming response runs in a thread at a time.
 ///
-/// Contract, for every implementation (checked by [`conformance`]):
+/// Contract, for every implementation (checked by `thread_lock::conformance`, feature
+/// `test-utils`):
 /// - **Exclusion.** While a [`ThreadLockGuard`] for `(owner, thread)` is alive, no other
 ///   `acquire` of the same pair succeeds, through this object or any other object of the same
 ///   implementation pointed at the same backend (another instance).

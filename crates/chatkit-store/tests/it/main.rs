@@ -6,6 +6,7 @@
 mod attachments;
 mod memory;
 mod migrations;
+mod object_storage;
 mod postgres;
 mod rate_limit;
 mod sql_checks;
