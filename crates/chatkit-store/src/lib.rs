@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "test-utils")]
+pub mod attachment_conformance;
 mod attachments;
 #[cfg(feature = "test-utils")]
 pub mod conformance;

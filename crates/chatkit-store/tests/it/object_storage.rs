@@ -2,6 +2,7 @@
 //! directory) started in this process on a loopback port, with SigV4 authentication on. Uploads
 //! and downloads through presigned URLs go over plain HTTP with reqwest, as a browser would.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -127,6 +128,22 @@ async fn upload(attachment: &Attachment, content_type: Option<&str>, body: Vec<u
         .expect("upload request")
         .status()
         .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_passes_the_attachment_conformance_suite() {
+    let server = start_s3_server().await;
+    let store = S3AttachmentStore::new(S3Config {
+        max_bytes: 64 * 1024,
+        ..config(&server)
+    })
+    .expect("store");
+    let report = chatkit_store::attachment_conformance::run_all(Arc::new(store), 64 * 1024).await;
+    report.assert_passed();
+    assert_eq!(
+        report.passed.len(),
+        chatkit_store::attachment_conformance::cases().len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

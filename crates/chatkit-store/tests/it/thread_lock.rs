@@ -142,3 +142,43 @@ async fn postgres_lock_unreachable_is_unavailable() {
     .expect_err("nothing listens on port 1");
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_lock_pool_exhaustion_is_unavailable_not_busy() {
+    let Some(schemas) = PostgresSchemas::connect().await else {
+        return;
+    };
+    let lock = PgThreadLock::connect(PgThreadLockConfig {
+        url: schemas.url.clone(),
+        namespace: generate_id(ItemIdKind::Thread),
+        max_connections: 1,
+        connect_timeout: Duration::from_millis(300),
+        ..PgThreadLockConfig::default()
+    })
+    .await
+    .expect("pool");
+    let ctx = StoreContext::new("alice");
+    let (first, second) = (
+        generate_id(ItemIdKind::Thread),
+        generate_id(ItemIdKind::Thread),
+    );
+    let held = lock
+        .acquire(&first, &ctx, Duration::ZERO)
+        .await
+        .expect("free");
+    // The only connection holds `first`: `second` is free, but there is no connection to lock
+    // it with. That is the instance's capacity, not a busy thread.
+    match lock
+        .acquire(&second, &ctx, Duration::from_millis(100))
+        .await
+    {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    held.release().await;
+    let taken = lock
+        .acquire(&second, &ctx, PATIENCE)
+        .await
+        .expect("the released connection serves the next thread");
+    taken.release().await;
+}
