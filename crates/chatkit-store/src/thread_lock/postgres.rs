@@ -226,13 +226,14 @@ impl ThreadLock for PgThreadLock {
                 // there (fair, and nothing to poll); zero would mean "forever", hence at
                 // least one millisecond.
                 let millis = remaining.as_millis().clamp(1, i32::MAX as u128);
-                sqlx::query("SELECT set_config('lock_timeout', $1, false)")
-                    .bind(format!("{millis}ms"))
-                    .execute(&mut **connection)
-                    .await
-                    .map_err(|error| unavailable("setting lock_timeout", error))?;
-                match sqlx::query("SELECT pg_advisory_lock($1)")
-                    .bind(key)
+                // One round trip for both statements (the simple-query protocol takes several);
+                // both values are integers we formatted, so nothing foreign reaches the SQL.
+                // The key is a quoted literal cast to bigint because a bare `-9223372036854775808`
+                // is read as minus a number too large for bigint.
+                let statements = format!(
+                    "SET lock_timeout = '{millis}ms'; SELECT pg_advisory_lock('{key}'::bigint)"
+                );
+                match sqlx::raw_sql(sqlx::AssertSqlSafe(statements))
                     .execute(&mut **connection)
                     .await
                 {
