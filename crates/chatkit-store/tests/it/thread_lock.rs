@@ -16,6 +16,35 @@ use crate::postgres::PostgresSchemas;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Waits until a session of `application_name` is queued in PostgreSQL's lock manager for an
+/// advisory lock, by asking PostgreSQL (no sleeping): proof that a waiter really waits in the
+/// database rather than arriving after the release.
+async fn wait_until_queued(admin: &sea_orm::DatabaseConnection, application_name: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let row = admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT count(*) AS waiting FROM pg_locks l \
+                 JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = $1",
+                [application_name.into()],
+            ))
+            .await
+            .expect("pg_locks")
+            .expect("one row");
+        let waiting: i64 = row.try_get("", "waiting").expect("count");
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no session of {application_name} ever queued for the lock"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_lock_passes_the_conformance_suite() {
     let lock = InProcessThreadLock::new();
@@ -51,6 +80,36 @@ async fn postgres_lock_passes_the_conformance_suite_across_two_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_waiter_queues_in_the_database_and_takes_over_at_release() {
+    let Some(schemas) = PostgresSchemas::connect().await else {
+        return;
+    };
+    let namespace = generate_id(ItemIdKind::Thread);
+    let waiter_name = format!("chatkit-lock-waiter-{}", generate_id(ItemIdKind::Message));
+    let holder = instance(&schemas.url, &namespace, "chatkit-lock-holder").await;
+    let other = Arc::new(instance(&schemas.url, &namespace, &waiter_name).await);
+    let thread = generate_id(ItemIdKind::Thread);
+    let ctx = StoreContext::new("alice");
+    let held = holder.acquire(&thread, &ctx, PATIENCE).await.expect("free");
+    let waiter = {
+        let (other, thread, ctx) = (other.clone(), thread.clone(), ctx.clone());
+        tokio::spawn(async move { other.acquire(&thread, &ctx, PATIENCE).await })
+    };
+    wait_until_queued(&schemas.admin, &waiter_name).await;
+    assert!(!waiter.is_finished(), "the waiter got a held thread");
+    held.release().await;
+    let taken = waiter
+        .await
+        .expect("waiter task")
+        .expect("the queued waiter takes the thread at release");
+    match holder.acquire(&thread, &ctx, Duration::ZERO).await {
+        Err(StoreError::Busy { .. }) => {}
+        other => panic!("the waiter holds the thread now: {other:?}"),
+    }
+    taken.release().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_namespaces_keep_deployments_apart() {
     let Some(schemas) = PostgresSchemas::connect().await else {
         return;
@@ -79,7 +138,8 @@ async fn postgres_lock_is_released_when_the_holders_connection_dies() {
     let namespace = generate_id(ItemIdKind::Thread);
     let holder_name = format!("chatkit-lock-doomed-{}", generate_id(ItemIdKind::Message));
     let holder = instance(&schemas.url, &namespace, &holder_name).await;
-    let survivor = Arc::new(instance(&schemas.url, &namespace, "chatkit-lock-survivor").await);
+    let survivor_name = format!("chatkit-lock-survivor-{}", generate_id(ItemIdKind::Message));
+    let survivor = Arc::new(instance(&schemas.url, &namespace, &survivor_name).await);
     let thread = generate_id(ItemIdKind::Thread);
     let ctx = StoreContext::new("alice");
 
@@ -95,6 +155,8 @@ async fn postgres_lock_is_released_when_the_holders_connection_dies() {
         Err(StoreError::Busy { .. }) => {}
         other => panic!("the thread is held: {other:?}"),
     }
+    wait_until_queued(&schemas.admin, &survivor_name).await;
+    assert!(!waiter.is_finished(), "the waiter got a held thread");
 
     // The holder's instance "dies": PostgreSQL ends its sessions, as when the process is
     // killed or the network drops it.
