@@ -2,9 +2,11 @@
 
 use sea_orm_migration::prelude::*;
 
+mod locked;
 mod m20250101_000001_create_conversations;
 mod m20261130_000001_create_rate_limits;
 
+pub use locked::apply_pending_migrations;
 pub use sea_orm_migration::MigratorTrait;
 
 /// Every migration of the chatkit-store schema, oldest first.

@@ -75,7 +75,7 @@ async fn main() -> ExitCode {
         }
     };
     let outcome = match arguments.command.as_str() {
-        "up" => Migrator::up(&connection, None).await,
+        "up" => chatkit_migration::apply_pending_migrations(&connection).await,
         "down" => Migrator::down(&connection, Some(1)).await,
         "status" => Migrator::status(&connection).await,
         "fresh" => Migrator::fresh(&connection).await,

@@ -19,12 +19,12 @@ use chatkit_engine::{
     TranscriptionLimits,
 };
 use chatkit_store::{
-    AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, MemoryRateLimiter, RateLimiter,
-    SeaOrmStore, Store, StoreConfig,
+    AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, MemoryRateLimiter, PgThreadLock,
+    PgThreadLockConfig, RateLimiter, S3AttachmentStore, S3Config, SeaOrmStore, Store, StoreConfig,
 };
 
 use crate::http::{self, AppState};
-use crate::settings::{ActionSettings, AuthMode, ModelProviderKind, Settings};
+use crate::settings::{ActionSettings, AttachmentBackend, AuthMode, ModelProviderKind, Settings};
 
 /// The parts the server is made of, built from settings.
 pub struct Components {
@@ -192,13 +192,36 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", settings.server.bind));
-    let attachments: Arc<dyn AttachmentStore> =
-        Arc::new(LocalDiskAttachmentStore::new(LocalDiskConfig {
+    let attachments: Arc<dyn AttachmentStore> = match settings.attachments.backend {
+        AttachmentBackend::Local => Arc::new(LocalDiskAttachmentStore::new(LocalDiskConfig {
             root: settings.attachments.dir.clone(),
             upload_base_url: format!("{public_url}/attachments"),
             preview_base_url: format!("{public_url}/attachments"),
             max_bytes: settings.attachments.max_bytes,
-        }));
+        })),
+        AttachmentBackend::S3 => {
+            let s3 = &settings.attachments.s3;
+            Arc::new(
+                S3AttachmentStore::new(S3Config {
+                    bucket: s3.bucket.clone(),
+                    prefix: s3.prefix.clone(),
+                    region: s3.region.clone(),
+                    endpoint: s3.endpoint.clone(),
+                    access_key_id: s3.access_key_id.clone(),
+                    secret_access_key: s3.secret_access_key.clone(),
+                    session_token: s3.session_token.clone(),
+                    allow_http: s3.allow_http,
+                    upload_url_ttl: Duration::from_secs(s3.upload_url_ttl_secs),
+                    download_url_ttl: Duration::from_secs(s3.download_url_ttl_secs),
+                    max_bytes: settings.attachments.max_bytes,
+                    // Previews go through this server, which redirects to a fresh presigned URL.
+                    preview_base_url: format!("{public_url}/attachments"),
+                    ..S3Config::default()
+                })
+                .context("configuring attachments in object storage")?,
+            )
+        }
+    };
     let authenticator = authenticator(settings)?;
 
     let agent_settings = &settings.agent;
@@ -282,12 +305,34 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         allowed_attachment_types: settings.attachments.allowed_types.clone(),
         ..EngineConfig::default()
     };
-    let engine = Engine::with_attachments(
+    let mut engine = Engine::with_attachments(
         Arc::clone(&store),
         Arc::clone(&attachments),
         Arc::new(server),
         engine_config,
     );
+    if settings.database.url.starts_with("postgres") {
+        // Instances sharing the database take turns on a thread through it (ADR 0007), so no
+        // sticky routing is needed.
+        let lock = PgThreadLock::connect(PgThreadLockConfig {
+            url: settings.database.url.clone(),
+            namespace: settings
+                .database
+                .schema
+                .clone()
+                .unwrap_or_else(|| "public".to_owned()),
+            max_connections: settings.database.thread_lock_connections,
+            ..PgThreadLockConfig::default()
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "opening the thread lock pool on {}",
+                crate::settings::redact_url(&settings.database.url)
+            )
+        })?;
+        engine = engine.with_thread_lock(Arc::new(lock));
+    }
     Ok(Components {
         store,
         attachments,

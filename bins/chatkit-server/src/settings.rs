@@ -109,6 +109,11 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     /// PostgreSQL schema for the tables (`CHATKIT_DATABASE_SCHEMA`); default `public`.
     pub schema: Option<String>,
+    /// On PostgreSQL, connections of the cross-instance thread lock's own pool
+    /// (`CHATKIT_DATABASE_THREAD_LOCK_CONNECTIONS`): each stream in progress and each request
+    /// waiting for a busy thread holds one (ADR 0007), so this bounds an instance's concurrent
+    /// streams.
+    pub thread_lock_connections: u32,
 }
 
 impl Default for DatabaseSettings {
@@ -118,6 +123,7 @@ impl Default for DatabaseSettings {
             max_connections: 10,
             migrate_on_start: true,
             schema: None,
+            thread_lock_connections: 64,
         }
     }
 }
@@ -318,10 +324,91 @@ impl Default for AgentSettings {
     }
 }
 
+/// Where attachment bytes live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentBackend {
+    /// A folder on this machine (`attachments.dir`): one instance only.
+    #[default]
+    Local,
+    /// S3-compatible object storage (`[attachments.s3]`): shared by every instance, with
+    /// presigned uploads and downloads.
+    S3,
+}
+
+/// S3-compatible object storage for attachments (`[attachments.s3]`).
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    /// Bucket (`CHATKIT_S3_BUCKET`); it must exist.
+    pub bucket: String,
+    /// Key prefix (`CHATKIT_S3_PREFIX`).
+    pub prefix: String,
+    /// Signing region (`CHATKIT_S3_REGION`, or `AWS_REGION`).
+    pub region: String,
+    /// Endpoint of a non-AWS service, e.g. MinIO or R2 (`CHATKIT_S3_ENDPOINT`, or
+    /// `AWS_ENDPOINT_URL`); none means AWS S3.
+    pub endpoint: Option<String>,
+    /// Access key id (`CHATKIT_S3_ACCESS_KEY_ID`, or `AWS_ACCESS_KEY_ID`); none uses the
+    /// platform's credentials.
+    pub access_key_id: Option<String>,
+    /// Secret access key (`CHATKIT_S3_SECRET_ACCESS_KEY`, or `AWS_SECRET_ACCESS_KEY`); prefer
+    /// the environment to the file.
+    pub secret_access_key: Option<String>,
+    /// Session token of temporary credentials (`AWS_SESSION_TOKEN`).
+    pub session_token: Option<String>,
+    /// Allow an `http://` endpoint (`CHATKIT_S3_ALLOW_HTTP`), for a local MinIO.
+    pub allow_http: bool,
+    /// Lifetime of presigned upload URLs, in seconds.
+    pub upload_url_ttl_secs: u64,
+    /// Lifetime of presigned download URLs, in seconds.
+    pub download_url_ttl_secs: u64,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            prefix: "chatkit/attachments".to_owned(),
+            region: "us-east-1".to_owned(),
+            endpoint: None,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            allow_http: false,
+            upload_url_ttl_secs: 15 * 60,
+            download_url_ttl_secs: 5 * 60,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "<redacted>");
+        formatter
+            .debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("session_token", &redacted(&self.session_token))
+            .field("allow_http", &self.allow_http)
+            .field("upload_url_ttl_secs", &self.upload_url_ttl_secs)
+            .field("download_url_ttl_secs", &self.download_url_ttl_secs)
+            .finish()
+    }
+}
+
 /// Attachment settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AttachmentSettings {
+    /// Where the bytes live (`CHATKIT_ATTACHMENTS_BACKEND`): `local` (default) or `s3`.
+    pub backend: AttachmentBackend,
+    /// Object storage, when `backend = "s3"`.
+    pub s3: S3Settings,
     /// Folder for attachment bytes (`CHATKIT_ATTACHMENTS_DIR`).
     pub dir: PathBuf,
     /// Largest attachment, in bytes.
@@ -336,6 +423,8 @@ pub struct AttachmentSettings {
 impl Default for AttachmentSettings {
     fn default() -> Self {
         Self {
+            backend: AttachmentBackend::Local,
+            s3: S3Settings::default(),
             dir: PathBuf::from("data/attachments"),
             max_bytes: 20 * 1024 * 1024,
             allowed_types: vec![
@@ -579,6 +668,43 @@ impl Settings {
         if let Some(v) = first(&["CHATKIT_PUBLIC_URL"]) {
             self.attachments.public_url = Some(v);
         }
+        if let Some(v) = first(&["CHATKIT_ATTACHMENTS_BACKEND"]) {
+            self.attachments.backend = match v.as_str() {
+                "local" => AttachmentBackend::Local,
+                "s3" => AttachmentBackend::S3,
+                other => bail!("CHATKIT_ATTACHMENTS_BACKEND: `{other}` is not one of local, s3"),
+            };
+        }
+        let s3 = &mut self.attachments.s3;
+        if let Some(v) = first(&["CHATKIT_S3_BUCKET"]) {
+            s3.bucket = v;
+        }
+        if let Some(v) = first(&["CHATKIT_S3_PREFIX"]) {
+            s3.prefix = v;
+        }
+        if let Some(v) = first(&["CHATKIT_S3_REGION", "AWS_REGION"]) {
+            s3.region = v;
+        }
+        if let Some(v) = first(&["CHATKIT_S3_ENDPOINT", "AWS_ENDPOINT_URL"]) {
+            s3.endpoint = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"]) {
+            s3.access_key_id = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"]) {
+            s3.secret_access_key = Some(v);
+        }
+        if let Some(v) = first(&["AWS_SESSION_TOKEN"]) {
+            s3.session_token = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_S3_ALLOW_HTTP"]) {
+            s3.allow_http = parse_bool("CHATKIT_S3_ALLOW_HTTP", &v)?;
+        }
+        if let Some(v) = first(&["CHATKIT_DATABASE_THREAD_LOCK_CONNECTIONS"]) {
+            self.database.thread_lock_connections = v.parse().with_context(|| {
+                format!("CHATKIT_DATABASE_THREAD_LOCK_CONNECTIONS: `{v}` is not a number")
+            })?;
+        }
         if let Some(v) = first(&["CHATKIT_GENERATE_TITLES"]) {
             self.agent.generate_titles = Some(parse_bool("CHATKIT_GENERATE_TITLES", &v)?);
         }
@@ -624,6 +750,13 @@ impl Settings {
         if self.auth.effective_mode() == AuthMode::Required && !self.auth.has_keys() {
             bail!(
                 "auth.mode is `required` but no key source is configured (jwks_url, shared_secret or public_keys)"
+            );
+        }
+        if self.attachments.backend == AttachmentBackend::S3
+            && self.attachments.s3.bucket.trim().is_empty()
+        {
+            bail!(
+                "attachments.backend is `s3` but attachments.s3.bucket (CHATKIT_S3_BUCKET) is empty"
             );
         }
         if self.agent.history_items == 0 {
@@ -801,6 +934,48 @@ mod tests {
                 .expect_err("a limit without a burst")
                 .to_string()
                 .contains("rate_limit.burst")
+        );
+    }
+
+    #[test]
+    fn object_storage_and_the_thread_lock_pool_read_the_environment_and_hide_the_secret() {
+        let env = |name: &str| {
+            match name {
+                "CHATKIT_ATTACHMENTS_BACKEND" => Some("s3"),
+                "CHATKIT_S3_BUCKET" => Some("chat-files"),
+                "AWS_REGION" => Some("eu-west-1"),
+                "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:9000"),
+                "AWS_ACCESS_KEY_ID" => Some("AKIAEXAMPLE"),
+                "AWS_SECRET_ACCESS_KEY" => Some("super-secret-value"),
+                "CHATKIT_S3_ALLOW_HTTP" => Some("true"),
+                "CHATKIT_DATABASE_THREAD_LOCK_CONNECTIONS" => Some("12"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let settings = Settings::load(None, env).expect("valid");
+        let s3 = &settings.attachments.s3;
+        assert_eq!(settings.attachments.backend, AttachmentBackend::S3);
+        assert_eq!(s3.bucket, "chat-files");
+        assert_eq!(s3.region, "eu-west-1");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(s3.allow_http);
+        assert_eq!(settings.database.thread_lock_connections, 12);
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("super-secret-value"), "{printed}");
+
+        let err = Settings::load(None, |name| {
+            (name == "CHATKIT_ATTACHMENTS_BACKEND").then(|| "s3".to_owned())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("attachments.s3.bucket"), "{err}");
+        let err = Settings::load(None, |name| {
+            (name == "CHATKIT_ATTACHMENTS_BACKEND").then(|| "ftp".to_owned())
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("CHATKIT_ATTACHMENTS_BACKEND"),
+            "{err}"
         );
     }
 }

@@ -82,6 +82,8 @@ impl From<StoreError> for EngineError {
                 "params.after: unknown pagination cursor `{cursor}`"
             )),
             StoreError::InvalidInput(message) => EngineError::BadRequest(message),
+            // The cross-instance thread lock's timeout: the same 409 as the in-process queue's.
+            StoreError::Busy { id, .. } => EngineError::ThreadBusy(id),
             other => EngineError::Store(other),
         }
     }

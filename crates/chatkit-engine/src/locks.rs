@@ -5,55 +5,80 @@
 //! stream starts. Queueing keeps two browser tabs from interleaving items, and it is what makes
 //! cancellation safe: the cancelled stream stores its "user cancelled" note while it still holds
 //! the lock, so the note can never land after the next message (a defect of the reference).
-//! The locks are per process; instances behind a load balancer rely on sticky routing per thread
-//! or on the store's ordering guarantees.
+//!
+//! The in-process table is the fast path. Instances that share a database add a cross-instance
+//! [`ThreadLock`] behind it (`Engine::with_thread_lock`, ADR 0007): a request first queues in its
+//! own process, then takes the database's lock with what is left of its wait, so requests that
+//! meet on one instance take one database lock between them, in turn.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+use chatkit_store::{StoreContext, ThreadLock, ThreadLockGuard};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::error::EngineError;
 
-/// The lock table.
+/// The lock table, and the cross-instance lock behind it when there is one.
 #[derive(Debug, Default)]
 pub(crate) struct ThreadLocks {
     table: parking_lot::Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    cross_instance: OnceLock<Arc<dyn ThreadLock>>,
 }
 
 /// Holds a thread's lock; releasing it removes the table entry when nobody else waits.
 #[derive(Debug)]
 pub(crate) struct ThreadGuard {
+    /// Declared first so it drops first: the database lock is let go (in the background) before
+    /// the next local waiter is woken, which then queues for it in the database.
+    cross_instance: Option<ThreadLockGuard>,
     guard: Option<OwnedMutexGuard<()>>,
     thread_id: String,
     locks: Arc<ThreadLocks>,
 }
 
 impl ThreadLocks {
-    /// Waits for the thread's lock for at most `timeout`.
+    /// Puts a cross-instance lock behind the table. Only the first call counts: streams already
+    /// running hold locks of the first.
+    pub(crate) fn set_cross_instance(&self, lock: Arc<dyn ThreadLock>) -> bool {
+        self.cross_instance.set(lock).is_ok()
+    }
+
+    /// Waits for the thread's lock for at most `timeout` in all: the in-process queue first,
+    /// then the cross-instance lock with the time left.
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         thread_id: &str,
+        sctx: &StoreContext,
         timeout: Duration,
     ) -> Result<ThreadGuard, EngineError> {
+        let started = Instant::now();
         let lock = self
             .table
             .lock()
             .entry(thread_id.to_owned())
             .or_default()
             .clone();
-        match tokio::time::timeout(timeout, lock.lock_owned()).await {
-            Ok(guard) => Ok(ThreadGuard {
+        let mut guard = match tokio::time::timeout(timeout, lock.lock_owned()).await {
+            Ok(guard) => ThreadGuard {
+                cross_instance: None,
                 guard: Some(guard),
                 thread_id: thread_id.to_owned(),
                 locks: Arc::clone(self),
-            }),
+            },
             Err(_) => {
                 self.forget_if_unused(thread_id);
-                Err(EngineError::ThreadBusy(thread_id.to_owned()))
+                return Err(EngineError::ThreadBusy(thread_id.to_owned()));
             }
+        };
+        if let Some(cross_instance) = self.cross_instance.get() {
+            let left = timeout.saturating_sub(started.elapsed());
+            // On failure `guard` drops and wakes the next local waiter, which tries in turn.
+            let held = cross_instance.acquire(thread_id, sctx, left).await?;
+            guard.cross_instance = Some(held);
         }
+        Ok(guard)
     }
 
     /// Removes the entry when only the table holds it. Clones happen under the table's lock, so
@@ -76,6 +101,7 @@ impl ThreadLocks {
 
 impl Drop for ThreadGuard {
     fn drop(&mut self) {
+        drop(self.cross_instance.take());
         drop(self.guard.take());
         self.locks.forget_if_unused(&self.thread_id);
     }
@@ -85,17 +111,23 @@ impl Drop for ThreadGuard {
 mod tests {
     use super::*;
 
+    fn ctx() -> StoreContext {
+        StoreContext::new("alice")
+    }
+
     #[tokio::test]
     async fn a_second_holder_waits_then_times_out_and_the_table_empties() {
         let locks = Arc::new(ThreadLocks::default());
         let first = locks
-            .acquire("thr_1", Duration::from_secs(1))
+            .acquire("thr_1", &ctx(), Duration::from_secs(1))
             .await
             .expect("free");
-        let busy = locks.acquire("thr_1", Duration::from_millis(20)).await;
+        let busy = locks
+            .acquire("thr_1", &ctx(), Duration::from_millis(20))
+            .await;
         assert!(matches!(busy, Err(EngineError::ThreadBusy(_))));
         let other = locks
-            .acquire("thr_2", Duration::from_millis(20))
+            .acquire("thr_2", &ctx(), Duration::from_millis(20))
             .await
             .expect("other thread is free");
         drop(other);
@@ -107,14 +139,14 @@ mod tests {
     async fn a_waiter_gets_the_lock_when_the_holder_releases_it() {
         let locks = Arc::new(ThreadLocks::default());
         let first = locks
-            .acquire("thr_1", Duration::from_secs(1))
+            .acquire("thr_1", &ctx(), Duration::from_secs(1))
             .await
             .expect("free");
         let waiter = {
             let locks = Arc::clone(&locks);
             tokio::spawn(async move {
                 locks
-                    .acquire("thr_1", Duration::from_secs(5))
+                    .acquire("thr_1", &ctx(), Duration::from_secs(5))
                     .await
                     .map(drop)
             })

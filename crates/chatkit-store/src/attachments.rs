@@ -1,16 +1,36 @@
 //! Where attachment bytes live: the `AttachmentStore` trait and a local-disk implementation.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use chatkit_protocol::attachments::UploadMethod;
 use chatkit_protocol::{
     Attachment, AttachmentBase, AttachmentCreateParams, AttachmentUploadDescriptor, FileAttachment,
     ImageAttachment,
 };
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::{ItemIdKind, RecordKind, StoreContext, StoreError, generate_id};
+
+/// The bytes of a direct upload as they arrive, chunk by chunk (see
+/// [`AttachmentStore::write_stream`]). An `Err` item aborts the upload.
+pub type AttachmentByteStream<'a> =
+    Pin<Box<dyn Stream<Item = Result<Bytes, StoreError>> + Send + 'a>>;
+
+/// A short-lived URL that lets a client fetch an attachment's bytes straight from the storage
+/// service, so they never pass through the server (see
+/// [`AttachmentStore::presigned_download_url`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedDownload {
+    /// The URL to `GET`; it carries its own authorization and needs no header.
+    pub url: String,
+    /// When the URL stops working. Hand it out right before use; never store it.
+    pub expires_at: DateTime<Utc>,
+}
 
 /// Storage of attachment bytes, mirroring the reference's `AttachmentStore`. The metadata lives
 /// in the [`Store`](crate::Store); the engine calls both (create here then
@@ -57,6 +77,49 @@ pub trait AttachmentStore: Send + Sync {
         attachment_id: &str,
         ctx: &StoreContext,
     ) -> Result<(), StoreError>;
+
+    /// Stores a direct upload as it arrives, replacing earlier bytes, with the same size limit
+    /// and owner rules as [`write_bytes`](AttachmentStore::write_bytes). Either every byte is
+    /// stored or nothing replaces the earlier bytes: a failed or oversized stream
+    /// ([`StoreError::InvalidInput`]) leaves no partial object behind.
+    ///
+    /// The default collects the stream and calls `write_bytes`, so it holds the whole file in
+    /// memory; stores that can write piecewise (object storage's multipart upload) override it
+    /// and hold only a bounded buffer.
+    async fn write_stream(
+        &self,
+        attachment_id: &str,
+        mut chunks: AttachmentByteStream<'_>,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        self.write_bytes(attachment_id, &bytes, ctx).await
+    }
+
+    /// A short-lived URL from which the caller's client may download the owner's attachment
+    /// directly from the storage service (used for downloads and image previews, so that the
+    /// bytes do not pass through the server).
+    ///
+    /// Contract: only the owner's attachment is ever signed (the URL names the owner's object,
+    /// so another owner's id gives a URL that answers 404); the URL expires at `expires_at` and
+    /// must not be persisted; a store need not check that the bytes exist (a URL for a missing
+    /// upload answers 404 from the storage service). Stores that cannot sign URLs, like the
+    /// local-disk store, keep this default, which fails with [`StoreError::Unsupported`]; the
+    /// server then serves the bytes itself through
+    /// [`read_bytes`](AttachmentStore::read_bytes).
+    async fn presigned_download_url(
+        &self,
+        attachment_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<PresignedDownload, StoreError> {
+        let _ = (attachment_id, ctx);
+        Err(StoreError::Unsupported(
+            "this attachment store cannot sign download URLs".to_owned(),
+        ))
+    }
 }
 
 /// Settings of a [`LocalDiskAttachmentStore`].
@@ -107,15 +170,24 @@ impl LocalDiskAttachmentStore {
     }
 
     fn path(&self, attachment_id: &str, ctx: &StoreContext) -> Result<PathBuf, StoreError> {
-        let plain = !attachment_id.is_empty()
-            && attachment_id.len() <= 128
-            && attachment_id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !plain {
-            return Err(StoreError::not_found(RecordKind::Attachment, attachment_id));
-        }
+        check_plain_attachment_id(attachment_id)?;
         Ok(self.owner_dir(ctx).join(attachment_id))
+    }
+}
+
+/// Attachment ids become file names and object keys, so only plain `[a-z0-9_]` names up to 128
+/// characters are accepted: no id can climb out of its owner's directory or prefix. Any other
+/// id cannot name a stored attachment, hence `NotFound`.
+pub(crate) fn check_plain_attachment_id(attachment_id: &str) -> Result<(), StoreError> {
+    let plain = !attachment_id.is_empty()
+        && attachment_id.len() <= 128
+        && attachment_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if plain {
+        Ok(())
+    } else {
+        Err(StoreError::not_found(RecordKind::Attachment, attachment_id))
     }
 }
 

@@ -26,7 +26,7 @@ impl fmt::Display for RecordKind {
 
 /// Everything a [`Store`](crate::Store) or [`AttachmentStore`](crate::AttachmentStore) can fail
 /// with. The variants say what a caller can act on: a server maps `NotFound` to 404,
-/// `InvalidCursor` and `InvalidInput` to 400, `Conflict` to 409 and `Unavailable` to 503.
+/// `InvalidCursor` and `InvalidInput` to 400, `Conflict` and `Busy` to 409 and `Unavailable` to 503.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -58,6 +58,20 @@ pub enum StoreError {
     /// The database cannot be reached, or the pool timed out; retrying later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The record is held by someone else (another stream of the thread, on this instance or
+    /// another) and did not come free within the wait allowed; retrying later may succeed. A
+    /// server maps it to 409.
+    #[error("{what} `{id}` is busy")]
+    Busy {
+        /// The kind of record.
+        what: RecordKind,
+        /// The id of the busy record.
+        id: String,
+    },
+    /// The backend does not offer this optional capability (for example signed download URLs
+    /// on local disk); the caller falls back to another way.
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// Any other failure of the backend, including stored data that no longer decodes.
     #[error("store backend error: {0}")]
     Backend(String),

@@ -168,12 +168,20 @@ fn attachment_disposition(name: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-/// `GET /attachments/{id}`: the owner's bytes.
+/// `GET /attachments/{id}`: the owner's bytes, or with object storage a redirect to a fresh,
+/// short-lived presigned URL (so previews stored in threads never expire and the bytes never
+/// pass through this server).
 async fn download(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(presigned) = state.engine.attachment_download_url(&id, &caller.0).await? {
+        return Ok(HttpResponse::Found()
+            .insert_header((actix_web::http::header::LOCATION, presigned.url))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish());
+    }
     let download = state.engine.download_attachment(&id, &caller.0).await?;
     let content_type = HeaderValue::from_str(download.mime_type())
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));

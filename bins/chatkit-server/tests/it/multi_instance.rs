@@ -380,3 +380,114 @@ async fn the_rate_limit_is_one_limit_across_instances() {
     assert_eq!(b.post_as(list.clone(), Some(&bob)).await.status, 200);
     assert_eq!(a.post_as(list, Some(&bob)).await.status, 200);
 }
+
+/// An S3 server (s3s on a directory) in this process on a loopback port, with SigV4 auth on.
+async fn start_s3_server() -> (String, tempfile::TempDir) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(root.path().join("chat-files")).expect("bucket directory");
+    let file_system = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
+    let mut builder = s3s::service::S3ServiceBuilder::new(file_system);
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(
+        "test-access-key",
+        "test-secret-key-0123456789",
+    ));
+    let service = builder.build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let _ = Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    (endpoint, root)
+}
+
+/// With `attachments.backend = "s3"`, an attachment created through one instance and uploaded
+/// straight to the bucket is downloadable through the other (a redirect to a presigned URL), and
+/// deleting it through the other deletes the object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_in_object_storage_are_shared_by_every_instance() {
+    let (endpoint, _bucket_root) = start_s3_server().await;
+    let model = FakeOpenAi::start().await;
+    let schema = shared_schema().await;
+    let configure = |settings: &mut chatkit_server::Settings| {
+        settings.database.schema = Some(schema.clone());
+        settings.model.base_url = Some(model.base_url());
+        let s3 = &mut settings.attachments.s3;
+        settings.attachments.backend = chatkit_server::settings::AttachmentBackend::S3;
+        s3.bucket = "chat-files".to_owned();
+        s3.endpoint = Some(endpoint.clone());
+        s3.access_key_id = Some("test-access-key".to_owned());
+        s3.secret_access_key = Some("test-secret-key-0123456789".to_owned());
+        s3.allow_http = true;
+    };
+    let a = spawn_app_with(Db::Postgres, configure).await;
+    let b = spawn_app_with(Db::Postgres, configure).await;
+
+    let bytes = b"a text file, uploaded once, read anywhere".to_vec();
+    let created = a
+        .post(json!({"type": "attachments.create", "params": {
+            "name": "notes.txt", "size": bytes.len(), "mime_type": "text/plain"}}))
+        .await;
+    assert_eq!(created.status, 200, "{}", created.raw);
+    let id = created.json["id"].as_str().expect("id").to_owned();
+    let upload_url = created.json["upload_descriptor"]["url"]
+        .as_str()
+        .expect("upload url")
+        .to_owned();
+    assert!(
+        upload_url.starts_with(&endpoint),
+        "the upload goes straight to the bucket, not through an instance: {upload_url}"
+    );
+    let uploaded = reqwest::Client::new()
+        .put(&upload_url)
+        .header("Content-Type", "text/plain")
+        .body(bytes.clone())
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(uploaded.status().as_u16(), 200);
+
+    // Through the other instance: a redirect to a presigned URL, which serves the bytes.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let answer = no_redirects
+        .get(format!("{}/attachments/{id}", b.base))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(answer.status().as_u16(), 302);
+    let location = answer.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(location.starts_with(&endpoint), "{location}");
+    let fetched = reqwest::get(&location).await.expect("presigned get");
+    assert_eq!(fetched.status().as_u16(), 200);
+    assert_eq!(fetched.bytes().await.expect("body").as_ref(), bytes);
+
+    let deleted = b
+        .post(json!({"type": "attachments.delete", "params": {"attachment_id": id}}))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.raw);
+    assert_eq!(
+        reqwest::get(&location)
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404,
+        "deleting through another instance deletes the object"
+    );
+}

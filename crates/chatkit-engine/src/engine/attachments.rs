@@ -173,6 +173,31 @@ impl Engine {
         Ok(AttachmentDownload { attachment, bytes })
     }
 
+    /// A short-lived URL from which the caller's client downloads the attachment straight from
+    /// object storage, when the attachment store can sign one (S3); `None` when it cannot (local
+    /// disk), and the transport serves [`Engine::download_attachment`] instead. NotFound for a
+    /// missing or foreign attachment, as for the download itself.
+    pub async fn attachment_download_url(
+        &self,
+        attachment_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<chatkit_store::PresignedDownload>, EngineError> {
+        let attachments = self.attachment_store()?;
+        let sctx = ctx.store();
+        self.shared
+            .store
+            .load_attachment(attachment_id, &sctx)
+            .await?;
+        match attachments
+            .presigned_download_url(attachment_id, &sctx)
+            .await
+        {
+            Ok(download) => Ok(Some(download)),
+            Err(chatkit_store::StoreError::Unsupported(_)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Deletes the caller's attachment, record and bytes (`attachments.delete`). The bytes may
     /// never have been uploaded (a two-phase upload abandoned half-way); the record goes all the
     /// same.

@@ -97,6 +97,18 @@ impl Engine {
         }
     }
 
+    /// Adds a lock shared by every instance on the same database behind the in-process queue,
+    /// so that one response streams per thread across instances too (ADR 0007), with the same
+    /// wait ([`EngineConfig::thread_busy_timeout`] in all) and the same 409 `thread_busy`. Use
+    /// [`chatkit_store::PgThreadLock`] on PostgreSQL; a single instance needs none. Call it once,
+    /// before serving; a second call is ignored (and logged).
+    pub fn with_thread_lock(self, lock: Arc<dyn chatkit_store::ThreadLock>) -> Self {
+        if !self.shared.locks.set_cross_instance(lock) {
+            tracing::warn!("the engine already has a cross-instance thread lock; keeping it");
+        }
+        self
+    }
+
     /// The store the engine persists to (for tests and tools; a transport goes through the
     /// engine's operations instead).
     pub fn store(&self) -> &Arc<dyn Store> {

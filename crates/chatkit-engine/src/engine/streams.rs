@@ -129,7 +129,7 @@ impl Engine {
         let guard = self
             .shared
             .locks
-            .acquire(&thread.id, self.shared.config.thread_busy_timeout)
+            .acquire(&thread.id, sctx, self.shared.config.thread_busy_timeout)
             .await?;
         let plan = Plan::Create {
             thread,
@@ -214,7 +214,7 @@ impl Engine {
         let guard = self
             .shared
             .locks
-            .acquire(thread_id, self.shared.config.thread_busy_timeout)
+            .acquire(thread_id, sctx, self.shared.config.thread_busy_timeout)
             .await?;
         // Load again under the lock: the thread may have changed (or gone) while we waited.
         let thread = store.load_thread(thread_id, sctx).await?;

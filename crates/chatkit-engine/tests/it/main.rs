@@ -1,11 +1,13 @@
 //! Integration tests of the engine: every request type, the streaming pipeline, cancellation and
-//! the agent bridge, against the in-memory store and SQLite.
+//! the agent bridge, against the in-memory store and SQLite; and two engines on one PostgreSQL
+//! schema taking turns on a thread through the cross-instance lock.
 
 mod support;
 
 mod agent;
 mod cancel;
 mod conversion;
+mod cross_instance;
 mod dispatch;
 mod model_input;
 mod streaming;

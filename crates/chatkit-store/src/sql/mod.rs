@@ -13,7 +13,6 @@ mod rate_limit;
 mod rows;
 mod store_impl;
 
-use chatkit_migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult,
     Statement, Value,
@@ -129,7 +128,9 @@ impl SeaOrmStore {
             .await
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
         if config.run_migrations {
-            Migrator::up(&db, None).await.map_err(map_db_err)?;
+            chatkit_migration::apply_pending_migrations(&db)
+                .await
+                .map_err(map_db_err)?;
         }
         tracing::info!(store.backend = backend.name(), "store connected");
         Ok(Self {

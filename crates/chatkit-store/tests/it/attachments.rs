@@ -138,3 +138,20 @@ async fn limits_and_hostile_ids_are_refused() {
     let entries: Vec<_> = std::fs::read_dir(root.path()).expect("root").collect();
     assert!(entries.is_empty(), "no file was written: {entries:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_disk_passes_the_attachment_conformance_suite() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let store = LocalDiskAttachmentStore::new(LocalDiskConfig {
+        root: root.path().to_owned(),
+        max_bytes: 64 * 1024,
+        ..LocalDiskConfig::default()
+    });
+    let report =
+        chatkit_store::attachment_conformance::run_all(std::sync::Arc::new(store), 64 * 1024).await;
+    report.assert_passed();
+    assert_eq!(
+        report.passed.len(),
+        chatkit_store::attachment_conformance::cases().len()
+    );
+}

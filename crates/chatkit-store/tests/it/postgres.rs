@@ -49,8 +49,8 @@ impl PostgresSchemas {
         })
     }
 
-    /// A fresh schema and a migrated store whose connections use it.
-    pub async fn store(&mut self) -> (SeaOrmStore, String) {
+    /// A fresh, empty schema, dropped by [`PostgresSchemas::drop_all`].
+    pub async fn fresh_schema(&mut self) -> String {
         let schema = format!(
             "chatkit_test_{}",
             chatkit_store::generate_id(ItemIdKind::Thread)
@@ -60,6 +60,12 @@ impl PostgresSchemas {
             .await
             .expect("create test schema");
         self.created.push(schema.clone());
+        schema
+    }
+
+    /// A fresh schema and a migrated store whose connections use it.
+    pub async fn store(&mut self) -> (SeaOrmStore, String) {
+        let schema = self.fresh_schema().await;
         let store = SeaOrmStore::connect(StoreConfig {
             max_connections: 4,
             min_connections: 0,
