@@ -150,6 +150,25 @@ impl AuthSettings {
         self.jwks_url.is_some() || self.shared_secret.is_some() || !self.public_keys.is_empty()
     }
 
+    /// The key sources in force, named but never shown (`[jwks, shared_secret, 2 public keys]`),
+    /// so an operator sees that every configured source is used.
+    pub fn describe_sources(&self) -> String {
+        if self.effective_mode() == AuthMode::Anonymous {
+            return String::new();
+        }
+        let mut sources = Vec::new();
+        if self.jwks_url.is_some() {
+            sources.push("jwks".to_owned());
+        }
+        if self.shared_secret.is_some() {
+            sources.push("shared_secret".to_owned());
+        }
+        if !self.public_keys.is_empty() {
+            sources.push(format!("{} public keys", self.public_keys.len()));
+        }
+        format!("[{}]", sources.join(", "))
+    }
+
     /// The mode in force once `auto` is resolved.
     pub fn effective_mode(&self) -> AuthMode {
         match self.mode {
@@ -562,11 +581,12 @@ impl Settings {
     /// A summary for the start-up log, without secrets.
     pub fn describe(&self) -> String {
         format!(
-            "bind={} path={} database={} auth={:?} model={:?}/{}",
+            "bind={} path={} database={} auth={:?}{} model={:?}/{}",
             self.server.bind,
             self.server.path,
             redact_url(&self.database.url),
             self.auth.effective_mode(),
+            self.auth.describe_sources(),
             self.model.effective_provider(),
             self.model.model
         )

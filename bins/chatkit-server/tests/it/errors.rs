@@ -203,3 +203,35 @@ fn check_config_says_what_is_wrong_and_fails() {
         "secrets never printed: {stdout}"
     );
 }
+
+#[test]
+fn check_config_names_every_key_source_and_never_drops_a_secret() {
+    let secret = "a-legacy-secret-of-at-least-32-bytes-long";
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+        .arg("check-config")
+        .env("CHATKIT_AUTH_JWKS_URL", "http://127.0.0.1:9/api/auth/jwks")
+        .env("CHATKIT_AUTH_SHARED_SECRET", secret)
+        .env_remove("BETTER_AUTH_SECRET")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("auth=Required[jwks, shared_secret]"),
+        "both sources are in force: {stdout}"
+    );
+    assert!(!stdout.contains(secret), "secrets never printed: {stdout}");
+
+    // A secret next to a JWKS is checked, not ignored: a short one fails the check.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+        .arg("check-config")
+        .env("CHATKIT_AUTH_JWKS_URL", "http://127.0.0.1:9/api/auth/jwks")
+        .env("CHATKIT_AUTH_SHARED_SECRET", "short-secret")
+        .env_remove("BETTER_AUTH_SECRET")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(!stderr.contains("short-secret"), "{stderr}");
+}
