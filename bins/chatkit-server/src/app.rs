@@ -59,7 +59,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<SeaOrmStore> {
     })
 }
 
-fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> {
+/// Builds the authenticator the settings describe, with every configured key source; also what
+/// `check-config` runs so an unusable key fails there and not on the first request.
+pub fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> {
     let auth = &settings.auth;
     if auth.effective_mode() == AuthMode::Anonymous {
         tracing::warn!(
@@ -71,11 +73,17 @@ fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> 
             auth.anonymous_user_id.clone(),
         ))));
     }
-    let source = if let Some(url) = &auth.jwks_url {
-        KeySource::jwks(url.clone())
-    } else if let Some(secret) = &auth.shared_secret {
-        KeySource::shared_secret(secret.clone())
-    } else {
+    // Every configured source is used: during a migration (Better Auth's EdDSA keys next to a
+    // legacy HS256 secret) both kinds of token must pass, and a configured secret that silently
+    // did nothing would be a trap.
+    let mut sources = Vec::new();
+    if let Some(url) = &auth.jwks_url {
+        sources.push(KeySource::jwks(url.clone()));
+    }
+    if let Some(secret) = &auth.shared_secret {
+        sources.push(KeySource::shared_secret(secret.clone()));
+    }
+    if !auth.public_keys.is_empty() {
         let mut keys = Vec::new();
         for key in &auth.public_keys {
             let algorithm = auth::Algorithm::from_name(&key.algorithm).with_context(|| {
@@ -89,8 +97,8 @@ fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> 
             }
             keys.push(static_key);
         }
-        KeySource::StaticKeys(keys)
-    };
+        sources.push(KeySource::StaticKeys(keys));
+    }
     let mut config = JwtConfig::default().with_leeway(Duration::from_secs(auth.leeway_secs));
     if let Some(issuer) = &auth.issuer {
         config = config.with_issuer(issuer.clone());
@@ -99,7 +107,8 @@ fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> 
         config = config.with_audience(audience.clone());
     }
     Ok(Arc::new(
-        JwtAuthenticator::new(source, config).context("configuring JWT authentication")?,
+        JwtAuthenticator::with_sources(sources, config)
+            .context("configuring JWT authentication")?,
     ))
 }
 
@@ -197,7 +206,10 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         for failure in manager.connect_all().await {
             tracing::warn!(error = %failure, "an MCP server is not available yet; it will be retried");
         }
-        agent = agent.with_tools(manager.tools().await);
+        // Asked per run, and kept current in the background: a server that was down at start-up
+        // or restarted, and a `tools/list_changed`, reach the model on the next run.
+        manager.supervise(Duration::from_secs(5));
+        agent = agent.with_tool_source(manager.clone());
         Some(manager)
     };
 

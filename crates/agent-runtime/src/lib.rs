@@ -25,4 +25,4 @@ pub use model::{
 };
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;
-pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput};
+pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput, ToolSource};
