@@ -16,7 +16,7 @@ use reqwest_eventsource::{Error as SseError, Event as SseEvent, EventSource, ret
 use serde_json::Value;
 
 pub use chat::{ChatCompletionsParser, OpenAiChatProvider};
-pub use responses::OpenAiResponsesProvider;
+pub use responses::{OpenAiResponsesProvider, ResponsesParser};
 
 use crate::error::AgentError;
 use crate::model::{ModelEvent, ModelEventStream};
