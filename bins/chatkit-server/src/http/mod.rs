@@ -7,6 +7,7 @@ pub mod legacy;
 pub mod metrics;
 mod playground;
 pub mod ratelimit;
+pub mod refusals;
 pub mod sse;
 
 use std::sync::Arc;
@@ -53,8 +54,8 @@ pub struct AppState {
     pub attachments: Arc<dyn chatkit_store::AttachmentStore>,
     /// Request, stream, model and tool metrics.
     pub metrics: Arc<self::metrics::Metrics>,
-    /// Whether `GET /metrics` is served.
-    pub metrics_enabled: bool,
+    /// Who may read `GET /metrics`.
+    pub metrics_access: crate::settings::MetricsAccess,
     /// The per-user rate limit on the chat endpoints; `None`: no limit.
     pub rate_limiter: Option<Arc<self::ratelimit::RateLimiter>>,
 }

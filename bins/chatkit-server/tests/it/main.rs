@@ -12,4 +12,5 @@ mod multi_instance;
 mod observability;
 mod playground;
 mod shutdown;
+mod slow_client;
 mod titles_and_demo;
