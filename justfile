@@ -36,6 +36,10 @@ doc:
 bench:
     cargo bench --workspace
 
+# The server benchmarks only (latency, memory, turns through the fake model); see docs/BENCHMARKS.md.
+bench-server *ARGS:
+    ulimit -n 8192 && cargo bench -p chatkit-server --bench server -- {{ARGS}}
+
 # Regenerate the golden fixtures from the Python reference (creates .venv).
 fixtures:
     bash scripts/reference/regenerate-fixtures.sh
@@ -43,3 +47,7 @@ fixtures:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Fuzz every target for a share of SECONDS (nightly + cargo-fuzz; see docs/TESTING.md).
+fuzz SECONDS="180":
+    scripts/fuzz-smoke.sh {{SECONDS}}

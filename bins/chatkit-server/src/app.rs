@@ -323,13 +323,11 @@ impl Application {
         let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
         let state = web::Data::new(AppState {
             engine: components.engine.clone(),
-            store: Arc::clone(&components.store),
             authenticator: Arc::clone(&components.authenticator),
             mcp: components.mcp.clone(),
             max_body_bytes: settings.server.max_body_bytes,
             keep_alive: Duration::from_secs(settings.server.keep_alive_secs.max(1)),
             cors_origins: settings.server.cors_origins.clone(),
-            attachments: Arc::clone(&components.attachments),
             metrics: Arc::clone(&components.metrics),
             metrics_access: settings.metrics_access(),
             rate_limiter: components.rate_limiter.clone(),

@@ -16,6 +16,7 @@ use chatkit_store::{ItemIdKind, Store, StoreContext};
 use serde_json::{Map, Value, json};
 
 use crate::error::EngineError;
+use crate::mime::{self, is_model_image, is_text};
 
 /// The `type` of the hidden-context items that record a server-side tool call and its output, so
 /// that later turns show the model what its tools returned.
@@ -78,12 +79,7 @@ impl AttachmentContent {
     /// The content of an attachment of type `mime_type` made of `bytes`, with text cut at
     /// `max_text_bytes` (on a character boundary).
     pub fn from_bytes(mime_type: &str, bytes: &[u8], max_text_bytes: usize) -> Self {
-        let media_type = mime_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let media_type = mime::media_type(mime_type);
         if is_model_image(&media_type) {
             use base64::Engine as _;
             let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -108,29 +104,9 @@ impl AttachmentContent {
 
     /// True when an attachment of this MIME type has content worth loading for the model.
     pub fn is_convertible(mime_type: &str) -> bool {
-        let media_type = mime_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let media_type = mime::media_type(mime_type);
         is_model_image(&media_type) || is_text(&media_type)
     }
-}
-
-/// Image types vision models accept. SVG is text to a model (and script to a browser), so it is
-/// treated as neither.
-fn is_model_image(media_type: &str) -> bool {
-    matches!(
-        media_type,
-        "image/png" | "image/jpeg" | "image/jpg" | "image/gif" | "image/webp"
-    )
-}
-
-fn is_text(media_type: &str) -> bool {
-    media_type.starts_with("text/")
-        || media_type == "application/json"
-        || media_type.ends_with("+json")
 }
 
 /// Like [`items_to_messages`], with the contents of attachments: `contents` maps attachment ids
@@ -215,7 +191,9 @@ pub fn items_to_messages_with_attachments(
                 messages.push(Message::tool_result(call_id, output));
             }
             ThreadItem::HiddenContext(hidden) => {
-                if let Some((call, output)) = recorded_tool_call(&hidden.content) {
+                if let Some(ToolCallRecord { call, output }) =
+                    ToolCallRecord::from_content(&hidden.content)
+                {
                     messages.push(Message::Assistant {
                         content: None,
                         tool_calls: vec![call.clone()],
@@ -279,24 +257,58 @@ fn attachment_part(
     }
 }
 
-fn recorded_tool_call(content: &Value) -> Option<(ToolCall, ToolOutput)> {
-    let object = content.as_object()?;
-    if object.get("type")?.as_str()? != TOOL_CALL_CONTEXT {
-        return None;
+/// A server-side tool call and what it returned, as the bridge records it in a hidden-context
+/// item of type [`TOOL_CALL_CONTEXT`]: the model sees it again on later turns, and the plain chat
+/// endpoint reports it. This type is the one encoder and decoder of that record.
+#[derive(Debug, Clone)]
+pub struct ToolCallRecord {
+    /// The call as the model made it (arguments as the model's raw JSON text).
+    pub call: ToolCall,
+    /// What the tool returned to the model.
+    pub output: ToolOutput,
+}
+
+impl ToolCallRecord {
+    /// The record as hidden-context content.
+    pub fn to_content(&self) -> Value {
+        json!({
+            "type": TOOL_CALL_CONTEXT,
+            "call_id": self.call.id,
+            "name": self.call.name,
+            "arguments": self.call.arguments,
+            "output": self.output.content,
+            "is_error": self.output.is_error,
+        })
     }
-    let call = ToolCall {
-        id: object.get("call_id")?.as_str()?.to_owned(),
-        name: object.get("name")?.as_str()?.to_owned(),
-        arguments: object.get("arguments")?.as_str()?.to_owned(),
-    };
-    let output = ToolOutput {
-        content: object.get("output")?.as_str()?.to_owned(),
-        is_error: object
-            .get("is_error")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    };
-    Some((call, output))
+
+    /// The record held by hidden-context content, if it is one.
+    pub fn from_content(content: &Value) -> Option<Self> {
+        let object = content.as_object()?;
+        if object.get("type")?.as_str()? != TOOL_CALL_CONTEXT {
+            return None;
+        }
+        let call = ToolCall {
+            id: object.get("call_id")?.as_str()?.to_owned(),
+            name: object.get("name")?.as_str()?.to_owned(),
+            arguments: object.get("arguments")?.as_str()?.to_owned(),
+        };
+        let output = ToolOutput {
+            content: object.get("output")?.as_str()?.to_owned(),
+            is_error: object
+                .get("is_error")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        };
+        Some(Self { call, output })
+    }
+
+    /// The record held by `item`, if it is a recorded tool call.
+    pub fn from_item(item: &ThreadItem) -> Option<Self> {
+        match item {
+            ThreadItem::HiddenContext(hidden) => Self::from_content(&hidden.content),
+            _ => None,
+        }
+    }
 }
 
 /// Maps an agent failure to what the client sees: a retryable `stream.error` for provider
@@ -586,14 +598,7 @@ impl<'a> EventBridge<'a> {
                         id: self.new_id(ItemIdKind::ToolCall),
                         thread_id: self.thread_id.clone(),
                         created_at: Self::now(),
-                        content: json!({
-                            "type": TOOL_CALL_CONTEXT,
-                            "call_id": call.id,
-                            "name": call.name,
-                            "arguments": call.arguments,
-                            "output": output.content,
-                            "is_error": output.is_error,
-                        }),
+                        content: ToolCallRecord { call, output }.to_content(),
                     }),
                 });
             }

@@ -48,6 +48,10 @@ pub enum EngineError {
         /// Whether the client may offer a retry.
         allow_retry: bool,
     },
+    /// A turn run to its end for a non-streaming caller ([`crate::Engine::chat`]) failed inside
+    /// its stream; the text is what the user may be told.
+    #[error("{0}")]
+    TurnFailed(String),
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -86,6 +90,7 @@ impl EngineError {
             EngineError::TooLarge(_) => 413,
             EngineError::Unsupported(_) => 501,
             EngineError::Custom { .. } | EngineError::Stream { .. } => 400,
+            EngineError::TurnFailed(_) => 502,
             EngineError::ShuttingDown => 503,
             EngineError::Store(StoreError::Unavailable(_)) => 503,
             EngineError::Store(_) | EngineError::Internal(_) => 500,
@@ -101,7 +106,7 @@ impl EngineError {
             EngineError::TooLarge(_) => "too_large",
             EngineError::Unsupported(_) => "not_supported",
             EngineError::Custom { .. } => "custom",
-            EngineError::Stream { .. } => "stream_error",
+            EngineError::Stream { .. } | EngineError::TurnFailed(_) => "stream_error",
             EngineError::ShuttingDown => "shutting_down",
             EngineError::Store(StoreError::Unavailable(_)) => "unavailable",
             EngineError::Store(_) | EngineError::Internal(_) => "internal",

@@ -15,14 +15,16 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::context::{RequestContext, ThreadHandle};
-use crate::engine::{CancelPolicy, Inner};
 use crate::error::EngineError;
 use crate::locks::ThreadGuard;
 use crate::server::{EventStream, Turn};
+use crate::shared::{CancelPolicy, Shared};
 
 /// What a streaming request will do, decided (and validated) before the stream starts.
 pub(crate) enum Plan {
+    /// A new thread, not saved yet: its id is known (and locked) before anyone can see it.
     Create {
+        thread: ThreadMetadata,
         input: UserMessageInput,
         attachments: Vec<Attachment>,
     },
@@ -102,11 +104,11 @@ impl Outcome {
 /// Runs one streaming response to its end. The thread guard is held throughout, including the
 /// cancellation cleanup, so that nothing of this response is stored after a later message.
 pub(crate) async fn run(
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     plan: Plan,
     ctx: RequestContext,
     tx: mpsc::Sender<ThreadStreamEvent>,
-    guard: Option<ThreadGuard>,
+    guard: ThreadGuard,
 ) {
     let _guard = guard;
     let started = Instant::now();
@@ -137,7 +139,7 @@ pub(crate) async fn run(
 /// Persists what the request brings (a new thread, the user's message, a tool output...) and
 /// starts the responder.
 async fn prelude(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     plan: Plan,
     ctx: &RequestContext,
     out: &mut Outbox,
@@ -150,11 +152,11 @@ async fn prelude(
         store: Arc::clone(store),
     };
     match plan {
-        Plan::Create { input, attachments } => {
-            let thread = ThreadMetadata::new(
-                store.generate_thread_id(&sctx),
-                chatkit_protocol::time::now(),
-            );
+        Plan::Create {
+            thread,
+            input,
+            attachments,
+        } => {
             store.save_thread(&thread, &sctx).await?;
             tracing::Span::current().record("thread.id", thread.id.as_str());
             out.send(ThreadStreamEvent::ThreadCreated {
@@ -244,7 +246,7 @@ async fn prelude(
 }
 
 async fn save_user_message(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     thread: &ThreadHandle,
     input: UserMessageInput,
     mut attachments: Vec<Attachment>,
@@ -282,7 +284,7 @@ enum Step {
 }
 
 async fn process_events(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     thread: ThreadHandle,
     mut events: EventStream,
     ctx: &RequestContext,
@@ -384,7 +386,7 @@ async fn process_events(
 }
 
 async fn announce_thread(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     thread: &ThreadHandle,
     sctx: &chatkit_store::StoreContext,
     out: &mut Outbox,

@@ -42,9 +42,10 @@ pub struct AudioInput {
 }
 
 impl AudioInput {
-    /// The media type without parameters, e.g. `audio/webm`.
-    pub fn media_type(&self) -> &str {
-        self.mime_type.split(';').next().unwrap_or_default().trim()
+    /// The media type without parameters, lowercase, e.g. `audio/webm` (see
+    /// [`crate::mime::media_type`]).
+    pub fn media_type(&self) -> String {
+        crate::mime::media_type(&self.mime_type)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{PoisonError, RwLock};
 use async_trait::async_trait;
 use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata};
 
-use crate::store::{check_item_thread, check_limit};
+use crate::store::{check_feedback_items, check_item_thread, check_limit};
 use crate::{RecordKind, Store, StoreContext, StoreError};
 
 /// A [`Store`] that keeps everything in memory: for tests, demos and single-process
@@ -339,11 +339,7 @@ impl Store for MemoryStore {
         kind: FeedbackKind,
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
-        if item_ids.is_empty() {
-            return Err(StoreError::InvalidInput(
-                "feedback needs at least one item id".to_owned(),
-            ));
-        }
+        check_feedback_items(item_ids)?;
         let mut state = self.write();
         let entry = thread_mut(&mut state, thread_id, ctx)?;
         if let Some(missing) = item_ids

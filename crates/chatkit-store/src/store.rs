@@ -202,6 +202,16 @@ pub(crate) fn check_limit(limit: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Rejects feedback that names no item, shared by every implementation.
+pub(crate) fn check_feedback_items(item_ids: &[String]) -> Result<(), StoreError> {
+    if item_ids.is_empty() {
+        return Err(StoreError::InvalidInput(
+            "feedback needs at least one item id".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects an item whose own `thread_id` disagrees with the thread it is written to.
 pub(crate) fn check_item_thread(thread_id: &str, item: &ThreadItem) -> Result<(), StoreError> {
     if item.thread_id() != thread_id {

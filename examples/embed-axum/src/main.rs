@@ -1,11 +1,10 @@
 #![doc = include_str!("../README.md")]
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_runtime::{Agent, DemoModel, UserInfo};
+use agent_runtime::{Agent, DemoModel};
 use anyhow::Context;
 use auth::{Authenticator, JwtAuthenticator, JwtConfig, KeySource};
 use axum::body::{Body, Bytes};
@@ -15,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chatkit_engine::{
-    AgentServer, AgentServerConfig, ChatKitServer, Engine, EngineConfig, EventStream,
-    RequestContext, Turn,
+    AgentServer, AgentServerConfig, ChatKitServer, Engine, EngineConfig, EventStream, Turn,
+    transport,
 };
 use chatkit_protocol::{
     AssistantMessageContent, AssistantMessageItem, ThreadItem, ThreadItemUpdate, ThreadStreamEvent,
@@ -113,25 +112,17 @@ fn error(status: u16, code: &str, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `POST /chatkit`: authenticate, hand the body to the engine, write JSON or SSE.
+/// `POST /chatkit`: authenticate, hand the body to the engine, write JSON or SSE. The steps
+/// around the engine (bearer token to request context, events to SSE frames with keep-alive)
+/// are the engine's `transport` module, the same calls the bundled server makes.
 async fn chatkit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let token = headers
+    let authorization = headers
         .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(auth::bearer_token);
-    let principal = match state.authenticator.authenticate(token).await {
-        Ok(principal) => principal,
-        Err(err) => {
-            // The kind says why (expired, bad signature...); the token itself is never logged.
-            tracing::info!(auth.error = err.kind(), "request rejected");
-            return error(401, "unauthorized", "a valid bearer token is required");
-        }
+        .and_then(|value| value.to_str().ok());
+    let Ok(ctx) = transport::authenticate(state.authenticator.as_ref(), authorization).await else {
+        // `authenticate` logged why (expired, bad signature...); the token itself never is.
+        return error(401, "unauthorized", "a valid bearer token is required");
     };
-    let ctx = RequestContext::new(UserInfo {
-        id: principal.user_id,
-        email: principal.email,
-        name: principal.name,
-    });
     match state.engine.process(&body, ctx).await {
         Ok(chatkit_engine::Response::Json(json)) => {
             ([(header::CONTENT_TYPE, "application/json")], json).into_response()
@@ -139,21 +130,15 @@ async fn chatkit(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         Ok(chatkit_engine::Response::Stream(events)) => {
             // Dropping the body (the client left) drops `events`, which the engine treats as a
             // cancellation, so nothing else is needed to stop the responder.
-            let frames = events.filter_map(|event| async move {
-                match chatkit_protocol::sse::encode_frame(&event) {
-                    Ok(frame) => Some(Ok::<_, Infallible>(frame)),
-                    Err(err) => {
-                        tracing::error!(error = %err, "an event could not be serialized");
-                        None
-                    }
-                }
-            });
-            let headers = [
-                (header::CONTENT_TYPE, "text/event-stream"),
-                (header::CACHE_CONTROL, "no-cache"),
-                (header::HeaderName::from_static("x-accel-buffering"), "no"),
-            ];
-            (headers, Body::from_stream(frames)).into_response()
+            let frames = transport::SseStream::new(events, transport::DEFAULT_KEEP_ALIVE);
+            let mut response = Body::from_stream(frames).into_response();
+            for (name, value) in transport::SSE_HEADERS {
+                response.headers_mut().insert(
+                    header::HeaderName::from_static(name),
+                    header::HeaderValue::from_static(value),
+                );
+            }
+            response
         }
         Err(err) => {
             if !err.is_public() {

@@ -18,9 +18,7 @@ use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chatkit_engine::EngineError;
-use chatkit_protocol::{Attachment, AttachmentCreateParams};
-use chatkit_store::StoreError;
+use chatkit_engine::{DirectUpload, EngineError};
 use futures::StreamExt;
 
 use crate::http::AppState;
@@ -33,18 +31,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/attachments/{id}", web::put().to(upload))
         .route("/attachments/{id}", web::post().to(upload))
         .route("/attachments/{id}", web::get().to(download));
-}
-
-fn store_error(err: StoreError) -> ApiError {
-    ApiError::from(EngineError::from(err))
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("the attachment is larger than the limit of {limit} bytes"),
-    )
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {
@@ -63,13 +49,6 @@ fn is_multipart(req: &HttpRequest) -> bool {
         })
 }
 
-/// A file taken from a request.
-struct Upload {
-    name: Option<String>,
-    mime_type: Option<String>,
-    bytes: Vec<u8>,
-}
-
 /// Reads a stream of chunks, refusing it once it grows past `limit`.
 async fn read_limited<S, E>(mut stream: S, limit: u64) -> Result<Vec<u8>, ApiError>
 where
@@ -81,7 +60,7 @@ where
         let chunk = chunk
             .map_err(|err| bad_request(format!("the request body could not be read: {err}")))?;
         if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(too_large(limit));
+            return Err(EngineError::attachment_too_large(limit).into());
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -93,7 +72,7 @@ async fn multipart_file(
     req: &HttpRequest,
     payload: web::Payload,
     limit: u64,
-) -> Result<Upload, ApiError> {
+) -> Result<DirectUpload, ApiError> {
     const OTHER_FIELD_LIMIT: u64 = 64 * 1024;
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut found = None;
@@ -107,7 +86,7 @@ async fn multipart_file(
                 .map(str::to_owned);
             let mime_type = field.content_type().map(ToString::to_string);
             let bytes = read_limited(field, limit).await?;
-            found = Some(Upload {
+            found = Some(DirectUpload {
                 name,
                 mime_type,
                 bytes,
@@ -124,36 +103,12 @@ async fn upload_bytes(
     req: &HttpRequest,
     payload: web::Payload,
     limit: u64,
-) -> Result<Upload, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     if is_multipart(req) {
-        multipart_file(req, payload, limit).await
+        Ok(multipart_file(req, payload, limit).await?.bytes)
     } else {
-        Ok(Upload {
-            name: None,
-            mime_type: None,
-            bytes: read_limited(payload, limit).await?,
-        })
+        read_limited(payload, limit).await
     }
-}
-
-/// Whether `mime_type` is accepted by `allowed` (exact types, or prefixes ending in `/`; empty:
-/// any), as `attachments.create` checks it.
-pub fn is_allowed_type(mime_type: &str, allowed: &[String]) -> bool {
-    let media_type = mime_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    media_type.contains('/')
-        && (allowed.is_empty()
-            || allowed.iter().any(|allowed| {
-                if allowed.ends_with('/') {
-                    media_type.starts_with(allowed.as_str())
-                } else {
-                    media_type == *allowed
-                }
-            }))
 }
 
 /// `PUT|POST /attachments/{id}`: the bytes of an attachment created by `attachments.create`.
@@ -164,26 +119,10 @@ async fn upload(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let sctx = caller.0.store();
-    let mut attachment = state
-        .store
-        .load_attachment(&id, &sctx)
-        .await
-        .map_err(store_error)?;
-    let limit = state.engine.config().max_attachment_bytes;
-    let upload = upload_bytes(&req, payload, limit).await?;
-    state
-        .attachments
-        .write_bytes(&id, &upload.bytes, &sctx)
-        .await
-        .map_err(store_error)?;
-    attachment.base_mut().upload_descriptor = None;
-    state
-        .store
-        .save_attachment(&attachment, &sctx)
-        .await
-        .map_err(store_error)?;
-    tracing::info!(attachment.id = %id, size_bytes = upload.bytes.len(), "attachment uploaded");
+    // The owner check comes first: someone else's attachment is refused without reading the body.
+    let pending = state.engine.begin_upload(&id, &caller.0).await?;
+    let bytes = upload_bytes(&req, payload, pending.max_bytes()).await?;
+    let attachment = pending.finish(&bytes).await?;
     Ok(HttpResponse::Ok().json(attachment))
 }
 
@@ -199,53 +138,10 @@ async fn direct_upload(
             "a direct upload is multipart/form-data with a `file` field",
         ));
     }
-    let config = state.engine.config();
-    let upload = multipart_file(&req, payload, config.max_attachment_bytes).await?;
-    let name = upload
-        .name
-        .filter(|name| !name.trim().is_empty())
-        .unwrap_or_else(|| "upload".to_owned());
-    let mime_type = upload
-        .mime_type
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
-    if !is_allowed_type(&mime_type, &config.allowed_attachment_types) {
-        return Err(bad_request(format!(
-            "file: the type `{mime_type}` is not accepted"
-        )));
-    }
-    let sctx = caller.0.store();
-    let params = AttachmentCreateParams {
-        name,
-        size: i64::try_from(upload.bytes.len()).unwrap_or(i64::MAX),
-        mime_type,
-    };
-    let mut attachment = state
-        .attachments
-        .create_attachment(&params, &sctx)
-        .await
-        .map_err(store_error)?;
-    attachment.base_mut().upload_descriptor = None;
-    let id = attachment.base().id.clone();
-    state
-        .attachments
-        .write_bytes(&id, &upload.bytes, &sctx)
-        .await
-        .map_err(store_error)?;
-    if let Err(err) = state.store.save_attachment(&attachment, &sctx).await {
-        // Bytes without metadata could never be reached or deleted: remove them again.
-        let _ = state.attachments.delete_attachment(&id, &sctx).await;
-        return Err(store_error(err));
-    }
-    tracing::info!(attachment.id = %id, size_bytes = upload.bytes.len(), "attachment uploaded directly");
+    let limit = state.engine.config().max_attachment_bytes;
+    let upload = multipart_file(&req, payload, limit).await?;
+    let attachment = state.engine.upload_directly(upload, &caller.0).await?;
     Ok(HttpResponse::Ok().json(attachment))
-}
-
-/// Raster image types a browser may show inline. SVG is left out: it can carry script.
-fn is_inline_image(media_type: &str) -> bool {
-    matches!(
-        media_type,
-        "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif" | "image/bmp"
-    )
 }
 
 /// `Content-Disposition: attachment` with an ASCII fallback name and the exact UTF-8 name
@@ -278,26 +174,8 @@ async fn download(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let sctx = caller.0.store();
-    let attachment = state
-        .store
-        .load_attachment(&id, &sctx)
-        .await
-        .map_err(store_error)?;
-    let bytes = state
-        .attachments
-        .read_bytes(&id, &sctx)
-        .await
-        .map_err(store_error)?;
-    let base = attachment.base();
-    let media_type = base
-        .mime_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let content_type = HeaderValue::from_str(&base.mime_type)
+    let download = state.engine.download_attachment(&id, &caller.0).await?;
+    let content_type = HeaderValue::from_str(download.mime_type())
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     let mut response = HttpResponse::Ok();
     response
@@ -305,26 +183,15 @@ async fn download(
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"))
         .insert_header(("Cache-Control", "private, max-age=300"));
-    let inline = matches!(attachment, Attachment::Image(_)) && is_inline_image(&media_type);
-    if !inline {
-        response.insert_header((CONTENT_DISPOSITION, attachment_disposition(&base.name)));
+    if !download.is_inline() {
+        response.insert_header((CONTENT_DISPOSITION, attachment_disposition(download.name())));
     }
-    Ok(response.body(bytes))
+    Ok(response.body(download.bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allowed_types_match_exactly_or_by_prefix() {
-        let allowed = vec!["image/".to_owned(), "application/json".to_owned()];
-        assert!(is_allowed_type("image/png", &allowed));
-        assert!(is_allowed_type("Application/JSON; charset=utf-8", &allowed));
-        assert!(!is_allowed_type("application/x-msdownload", &allowed));
-        assert!(!is_allowed_type("nonsense", &[]));
-        assert!(is_allowed_type("anything/else", &[]));
-    }
 
     #[test]
     fn download_names_cannot_break_the_header() {

@@ -1,12 +1,13 @@
 //! The caller: the `Authorization: Bearer` header turned into the request context that the store
-//! (ownership), the agent (user id for tools, user info for the prompt) and the logs receive.
+//! (ownership), the agent (user id for tools, user info for the prompt) and the logs receive. The
+//! step itself is the engine's [`chatkit_engine::transport::authenticate`]; this is its actix
+//! extractor.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
-use agent_runtime::UserInfo;
 use chatkit_engine::RequestContext;
 
 use crate::http::error::ApiError;
@@ -36,21 +37,12 @@ impl FromRequest for Caller {
                     "internal server error",
                 )
             })?;
-            let token = header.as_deref().and_then(auth::bearer_token);
-            let principal = state.authenticator.authenticate(token).await.map_err(|err| {
-                if err.is_client_error() {
-                    tracing::info!(auth.error = err.kind(), "request rejected");
-                } else {
-                    tracing::warn!(auth.error = err.kind(), error = %err, "authentication could not be checked");
-                }
-                ApiError::unauthorized()
-            })?;
-            tracing::Span::current().record("user.id", principal.user_id.as_str());
-            let mut ctx = RequestContext::new(UserInfo {
-                id: principal.user_id,
-                email: principal.email,
-                name: principal.name,
-            });
+            let mut ctx = chatkit_engine::transport::authenticate(
+                state.authenticator.as_ref(),
+                header.as_deref(),
+            )
+            .await
+            .map_err(|_| ApiError::unauthorized())?;
             ctx.request_id = request_id;
             Ok(Caller(ctx))
         })

@@ -8,7 +8,6 @@ pub mod metrics;
 mod playground;
 pub mod ratelimit;
 pub mod refusals;
-pub mod sse;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,26 +19,22 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
-    ACCESS_CONTROL_REQUEST_METHOD, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, ORIGIN,
-    VARY,
+    ACCESS_CONTROL_REQUEST_METHOD, CONTENT_TYPE, HeaderName, HeaderValue, ORIGIN, VARY,
 };
 use actix_web::{HttpMessage, HttpResponse, web};
+use chatkit_engine::transport::{SSE_HEADERS, SseStream};
 use chatkit_engine::{Engine, Response};
-use chatkit_store::Store;
 use futures::StreamExt;
 use serde_json::json;
 use tracing::Instrument;
 
 use self::auth::Caller;
 use self::error::ApiError;
-use self::sse::SseBody;
 
 /// What every handler can reach.
 pub struct AppState {
-    /// The request engine.
+    /// The request engine: the one way to the data (readiness asks it too).
     pub engine: Engine,
-    /// The store (for readiness).
-    pub store: Arc<dyn Store>,
     /// Who is calling.
     pub authenticator: Arc<dyn ::auth::Authenticator>,
     /// MCP servers (for readiness).
@@ -50,8 +45,6 @@ pub struct AppState {
     pub keep_alive: Duration,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<String>,
-    /// Attachment bytes (uploads and downloads).
-    pub attachments: Arc<dyn chatkit_store::AttachmentStore>,
     /// Request, stream, model and tool metrics.
     pub metrics: Arc<self::metrics::Metrics>,
     /// Who may read `GET /metrics`.
@@ -236,14 +229,16 @@ async fn chatkit(
         Response::Json(json) => Ok(HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "application/json"))
             .body(json)),
-        Response::Stream(events) => Ok(HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "text/event-stream"))
-            .insert_header((CACHE_CONTROL, "no-cache"))
-            .insert_header(("X-Accel-Buffering", "no"))
-            .streaming(metrics::TimedStream::new(
-                SseBody::new(events, state.keep_alive),
+        Response::Stream(events) => {
+            let mut response = HttpResponse::Ok();
+            for header in SSE_HEADERS {
+                response.insert_header(header);
+            }
+            Ok(response.streaming(metrics::TimedStream::new(
+                SseStream::new(events, state.keep_alive),
                 state.metrics.stream_started("chatkit"),
-            ))),
+            )))
+        }
     }
 }
 
@@ -254,7 +249,7 @@ async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: the database answers, and MCP servers are up.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.store.ping().await;
+    let database = state.engine.ping().await;
     let mcp = state
         .mcp
         .as_ref()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chatkit_engine::{EngineConfig, EngineError};
 use chatkit_protocol::{
     StructuredInput, StructuredInputItem, StructuredInputOption, StructuredInputStatus, ThreadItem,
+    ThreadStreamEvent,
 };
 use chatkit_store::ItemIdKind;
 use serde_json::{Value, json};
@@ -395,4 +396,66 @@ async fn a_thread_busy_for_too_long_answers_409_before_streaming() {
     first.collect_all().await;
     // Nothing of the refused request was stored.
     assert_eq!(h.items("alice", &thread_id).await.len(), 4);
+}
+
+/// The new thread is locked from before `thread.created` is sent, so a client that answers that
+/// event with a message on the new id waits for the first response instead of interleaving.
+#[tokio::test]
+async fn a_message_sent_as_soon_as_a_thread_is_created_waits_for_the_first_answer() {
+    let h = Harness::new();
+    let (script, gate, reached) = Script::paused(&["first", " answer"], 1);
+    h.server.push(script);
+    h.server.push(Script::answer(&["second answer"]));
+    let mut first = h.stream("alice", create("one")).await.expect("starts");
+    let Some(ThreadStreamEvent::ThreadCreated { thread }) = first.recv().await else {
+        panic!("thread.created comes first");
+    };
+    reached.notified().await;
+    let second = {
+        let engine = h.engine.clone();
+        let body = add_message(&thread.id, "two").to_string();
+        tokio::spawn(async move { engine.process(body.as_bytes(), user("alice")).await })
+    };
+    tokio::task::yield_now().await;
+    gate.notify_one();
+    first.collect_all().await;
+    match second.await.expect("joins").expect("runs") {
+        chatkit_engine::Response::Stream(events) => events.collect_all().await,
+        chatkit_engine::Response::Json(_) => panic!("streams"),
+    };
+    let texts: Vec<String> = h
+        .items("alice", &thread.id)
+        .await
+        .iter()
+        .map(|item| {
+            item["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts, ["one", "first answer", "two", "second answer"]);
+}
+
+#[tokio::test]
+async fn a_new_thread_is_busy_while_its_first_answer_streams() {
+    let h = Harness::with_config(EngineConfig {
+        thread_busy_timeout: Duration::from_millis(50),
+        ..EngineConfig::default()
+    });
+    let (script, gate, reached) = Script::paused(&["slow"], 0);
+    h.server.push(script);
+    let mut first = h.stream("alice", create("one")).await.expect("starts");
+    let Some(ThreadStreamEvent::ThreadCreated { thread }) = first.recv().await else {
+        panic!("thread.created comes first");
+    };
+    reached.notified().await;
+    let err = h
+        .stream("alice", add_message(&thread.id, "two"))
+        .await
+        .expect_err("busy");
+    assert_eq!(err.status(), 409);
+    gate.notify_one();
+    first.collect_all().await;
+    assert_eq!(h.items("alice", &thread.id).await.len(), 2);
 }

@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use super::{SeaOrmStore, SqlBackend, get};
+use super::rows::get;
+use super::{SeaOrmStore, SqlBackend};
 use crate::StoreError;
 use crate::rate_limit::{RateLimiter, retry_after};
 
