@@ -10,8 +10,11 @@ use chatkit_protocol::sse::{SseDecoder, SseMessage};
 use chatkit_protocol::widgets::{WidgetRoot, apply_widget_update, diff_widget};
 use serde_json::Value;
 
+/// The check one fuzz target runs on one input.
+pub type Check = fn(&[u8]);
+
 /// The fuzz targets, by the name of their directory under `fuzz/corpus/` and `fuzz/fuzz_targets/`.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("chatkit_request", chatkit_request),
     ("sse_decoder", sse_decoder),
     ("widget_diff", widget_diff),
