@@ -47,3 +47,7 @@ fixtures:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Fuzz every target for a share of SECONDS (nightly + cargo-fuzz; see docs/TESTING.md).
+fuzz SECONDS="180":
+    scripts/fuzz-smoke.sh {{SECONDS}}

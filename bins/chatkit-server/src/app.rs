@@ -4,7 +4,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
+use actix_service::ServiceFactoryExt as _;
+use actix_web::{App, web};
 use agent_runtime::{
     Agent, DemoModel, DemoTranscriber, Instructions, ModelProvider,
     ModelSettings as RuntimeModelSettings, OpenAiChatProvider, OpenAiConfig,
@@ -22,6 +23,7 @@ use chatkit_store::{
     AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, MemoryRateLimiter, PgThreadLock,
     PgThreadLockConfig, RateLimiter, S3AttachmentStore, S3Config, SeaOrmStore, Store, StoreConfig,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::http::{self, AppState};
 use crate::settings::{ActionSettings, AttachmentBackend, AuthMode, ModelProviderKind, Settings};
@@ -61,7 +63,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<SeaOrmStore> {
     })
 }
 
-fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> {
+/// Builds the authenticator the settings describe, with every configured key source; also what
+/// `check-config` runs so an unusable key fails there and not on the first request.
+pub fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> {
     let auth = &settings.auth;
     if auth.effective_mode() == AuthMode::Anonymous {
         tracing::warn!(
@@ -73,11 +77,17 @@ fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> 
             auth.anonymous_user_id.clone(),
         ))));
     }
-    let source = if let Some(url) = &auth.jwks_url {
-        KeySource::jwks(url.clone())
-    } else if let Some(secret) = &auth.shared_secret {
-        KeySource::shared_secret(secret.clone())
-    } else {
+    // Every configured source is used: during a migration (Better Auth's EdDSA keys next to a
+    // legacy HS256 secret) both kinds of token must pass, and a configured secret that silently
+    // did nothing would be a trap.
+    let mut sources = Vec::new();
+    if let Some(url) = &auth.jwks_url {
+        sources.push(KeySource::jwks(url.clone()));
+    }
+    if let Some(secret) = &auth.shared_secret {
+        sources.push(KeySource::shared_secret(secret.clone()));
+    }
+    if !auth.public_keys.is_empty() {
         let mut keys = Vec::new();
         for key in &auth.public_keys {
             let algorithm = auth::Algorithm::from_name(&key.algorithm).with_context(|| {
@@ -91,8 +101,8 @@ fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> 
             }
             keys.push(static_key);
         }
-        KeySource::StaticKeys(keys)
-    };
+        sources.push(KeySource::StaticKeys(keys));
+    }
     let mut config = JwtConfig::default().with_leeway(Duration::from_secs(auth.leeway_secs));
     if let Some(issuer) = &auth.issuer {
         config = config.with_issuer(issuer.clone());
@@ -101,7 +111,8 @@ fn authenticator(settings: &Settings) -> anyhow::Result<Arc<dyn Authenticator>> 
         config = config.with_audience(audience.clone());
     }
     Ok(Arc::new(
-        JwtAuthenticator::new(source, config).context("configuring JWT authentication")?,
+        JwtAuthenticator::with_sources(sources, config)
+            .context("configuring JWT authentication")?,
     ))
 }
 
@@ -258,7 +269,10 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         for failure in manager.connect_all().await {
             tracing::warn!(error = %failure, "an MCP server is not available yet; it will be retried");
         }
-        agent = agent.with_tools(manager.tools().await);
+        // Asked per run, and kept current in the background: a server that was down at start-up
+        // or restarted, and a `tools/list_changed`, reach the model on the next run.
+        manager.supervise(Duration::from_secs(5));
+        agent = agent.with_tool_source(manager.clone());
         Some(manager)
     };
 
@@ -301,6 +315,7 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         } else {
             CancelPolicy::StopAndSavePartial
         },
+        send_timeout: Duration::from_secs(settings.server.stream_write_timeout_secs),
         max_attachment_bytes: settings.attachments.max_bytes,
         allowed_attachment_types: settings.attachments.allowed_types.clone(),
         ..EngineConfig::default()
@@ -396,6 +411,8 @@ pub struct Application {
     engine: Engine,
     mcp: Option<Arc<mcp_client::McpManager>>,
     grace: Duration,
+    /// Tells open keep-alive connections to close when shutdown starts.
+    closing: CancellationToken,
 }
 
 impl Application {
@@ -414,6 +431,14 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
+        if settings.metrics.enabled
+            && settings.metrics_access() == crate::settings::MetricsAccess::Off
+        {
+            tracing::warn!(
+                "/metrics is not served on a non-loopback bind without metrics.bearer_token \
+                 (or metrics.allow_unauthenticated = true)"
+            );
+        }
         let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
         let state = web::Data::new(AppState {
             engine: components.engine.clone(),
@@ -423,38 +448,57 @@ impl Application {
             keep_alive: Duration::from_secs(settings.server.keep_alive_secs.max(1)),
             cors_origins: settings.server.cors_origins.clone(),
             metrics: Arc::clone(&components.metrics),
-            metrics_enabled: settings.metrics.enabled,
+            metrics_access: settings.metrics_access(),
             rate_limiter: components.rate_limiter.clone(),
         });
         let path = settings.server.path.clone();
-        let mut server = HttpServer::new(move || {
-            App::new()
+        // Built from actix's parts rather than `HttpServer` so that every connection is wrapped
+        // in `JsonRefusals`: the refusals actix-http writes itself (431, 400, 408) must carry the
+        // same JSON error body as every other refusal.
+        let local_addr = listener.local_addr()?;
+        let closing = CancellationToken::new();
+        let connection_closing = closing.clone();
+        let factory = move || {
+            let app = App::new()
                 .app_data(state.clone())
                 .wrap_fn(http::observe)
                 .configure(|cfg| http::configure(cfg, &path))
-                .default_service(web::to(http::not_found))
-        })
-        // Streaming needs every frame on the wire at once; Nagle's algorithm delays small writes
-        // behind the client's delayed ACK (measured: 44 ms instead of 0.3 ms per first delta).
-        .on_connect(
-            |connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions| {
-                if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                    let _ = tcp.set_nodelay(true);
-                }
-            },
-        )
-        .disable_signals()
-        .shutdown_timeout(settings.server.shutdown_grace_secs + 10);
+                .default_service(web::to(http::not_found));
+            let closing = connection_closing.clone();
+            actix_web::dev::fn_service(|stream: actix_web::rt::net::TcpStream| async move {
+                // Streaming needs every frame on the wire at once; Nagle's algorithm delays
+                // small writes behind the client's delayed ACK (measured: 44 ms instead of
+                // 0.3 ms per first delta).
+                let _ = stream.set_nodelay(true);
+                let peer = stream.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    http::refusals::JsonRefusals::new(stream),
+                    peer,
+                ))
+            })
+            .and_then(
+                actix_http::HttpService::build()
+                    .local_addr(local_addr)
+                    .graceful_shutdown_signal(move || closing.clone().cancelled_owned())
+                    .h1(actix_service::map_config(app, |_| {
+                        actix_web::dev::AppConfig::default()
+                    })),
+            )
+        };
+        let mut builder = actix_server::Server::build()
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_grace_secs + 10);
         if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
+            builder = builder.workers(settings.server.workers);
         }
-        let server = server.listen(listener)?.run();
+        let server = builder.listen("chatkit", listener, factory)?.run();
         Ok(Self {
             port,
             server,
             engine: components.engine,
             mcp: components.mcp,
             grace,
+            closing,
         })
     }
 
@@ -490,6 +534,7 @@ impl Application {
             "shutting down"
         );
         self.engine.close();
+        self.closing.cancel();
         let stopping = tokio::spawn(handle.stop(true));
         if tokio::time::timeout(self.grace, self.engine.wait_idle())
             .await

@@ -83,6 +83,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::CheckConfig => {
             let settings = load(&cli)?;
+            // Build the authenticator too: a too-short secret or an unreadable PEM must fail
+            // here, not on the first request.
+            chatkit_server::app::authenticator(&settings)?;
             println!("configuration is valid: {}", settings.describe());
             Ok(())
         }

@@ -75,6 +75,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Seconds between SSE keep-alive comments on a quiet stream.
     pub keep_alive_secs: u64,
+    /// Seconds a stream waits for a client that stopped reading before treating it as gone (the
+    /// `agent.on_disconnect` policy then applies). The events waiting for it are bounded by the
+    /// engine's per-stream buffer meanwhile (`CHATKIT_STREAM_WRITE_TIMEOUT_SECS`).
+    pub stream_write_timeout_secs: u64,
     /// Seconds running streams get to finish on shutdown before they are cancelled.
     pub shutdown_grace_secs: u64,
     /// Origins allowed by CORS (`*` for any); empty: no CORS headers.
@@ -90,6 +94,7 @@ impl Default for ServerSettings {
             path: "/chatkit".to_owned(),
             max_body_bytes: 1024 * 1024,
             keep_alive_secs: 15,
+            stream_write_timeout_secs: 30,
             shutdown_grace_secs: 20,
             cors_origins: Vec::new(),
             workers: 0,
@@ -182,6 +187,25 @@ impl AuthSettings {
     /// True when some key source is configured.
     pub fn has_keys(&self) -> bool {
         self.jwks_url.is_some() || self.shared_secret.is_some() || !self.public_keys.is_empty()
+    }
+
+    /// The key sources in force, named but never shown (`[jwks, shared_secret, 2 public keys]`),
+    /// so an operator sees that every configured source is used.
+    pub fn describe_sources(&self) -> String {
+        if self.effective_mode() == AuthMode::Anonymous {
+            return String::new();
+        }
+        let mut sources = Vec::new();
+        if self.jwks_url.is_some() {
+            sources.push("jwks".to_owned());
+        }
+        if self.shared_secret.is_some() {
+            sources.push("shared_secret".to_owned());
+        }
+        if !self.public_keys.is_empty() {
+            sources.push(format!("{} public keys", self.public_keys.len()));
+        }
+        format!("[{}]", sources.join(", "))
     }
 
     /// The mode in force once `auto` is resolved.
@@ -488,17 +512,30 @@ impl Default for DemoSettings {
 }
 
 /// The Prometheus endpoint.
+///
+/// It holds counts, route patterns and tool names, never user data, but it tells an outsider a lot
+/// about the traffic, so it is not open to everyone by default: on a loopback bind it is served as
+/// is; on any other bind it needs `bearer_token`, or an explicit `allow_unauthenticated = true`
+/// (for a bind that only a private network reaches), or it answers 404.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
-    /// Serve `GET /metrics` (no authentication: it holds counts, route patterns and tool names,
-    /// never user data) (`CHATKIT_METRICS_ENABLED`).
+    /// Serve `GET /metrics` at all (`CHATKIT_METRICS_ENABLED`).
     pub enabled: bool,
+    /// Scrapers must send `Authorization: Bearer <token>` (`CHATKIT_METRICS_TOKEN`).
+    pub bearer_token: Option<String>,
+    /// Serve `/metrics` without a token even when the server listens beyond loopback
+    /// (`CHATKIT_METRICS_ALLOW_UNAUTHENTICATED`).
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for MetricsSettings {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            bearer_token: None,
+            allow_unauthenticated: false,
+        }
     }
 }
 
@@ -534,6 +571,55 @@ impl Default for TranscriptionSettings {
             timeout_secs: 60,
         }
     }
+}
+
+/// Who may read `/metrics`, once the settings and the bind address are weighed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Not served (404, like an unknown route).
+    Off,
+    /// Served to anyone who reaches the port.
+    Open,
+    /// Served to requests bearing this token.
+    Token(zeroize::Zeroizing<String>),
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            MetricsAccess::Off => "off",
+            MetricsAccess::Open => "open",
+            MetricsAccess::Token(_) => "bearer_token",
+        })
+    }
+}
+
+impl Settings {
+    /// Who may read `/metrics` on `server.bind`: see [`MetricsSettings`].
+    pub fn metrics_access(&self) -> MetricsAccess {
+        let metrics = &self.metrics;
+        if !metrics.enabled {
+            return MetricsAccess::Off;
+        }
+        if let Some(token) = &metrics.bearer_token {
+            return MetricsAccess::Token(zeroize::Zeroizing::new(token.clone()));
+        }
+        if metrics.allow_unauthenticated || bind_is_loopback(&self.server.bind) {
+            MetricsAccess::Open
+        } else {
+            MetricsAccess::Off
+        }
+    }
+}
+
+/// Whether `bind` (`host:port`) listens on loopback only.
+fn bind_is_loopback(bind: &str) -> bool {
+    let host = bind.rsplit_once(':').map_or(bind, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 fn parse_bool(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -727,6 +813,18 @@ impl Settings {
         if let Some(v) = first(&["CHATKIT_METRICS_ENABLED"]) {
             self.metrics.enabled = parse_bool("CHATKIT_METRICS_ENABLED", &v)?;
         }
+        if let Some(v) = first(&["CHATKIT_STREAM_WRITE_TIMEOUT_SECS"]) {
+            self.server.stream_write_timeout_secs = v.parse().with_context(|| {
+                format!("CHATKIT_STREAM_WRITE_TIMEOUT_SECS: `{v}` is not a number")
+            })?;
+        }
+        if let Some(v) = first(&["CHATKIT_METRICS_TOKEN"]) {
+            self.metrics.bearer_token = Some(v);
+        }
+        if let Some(v) = first(&["CHATKIT_METRICS_ALLOW_UNAUTHENTICATED"]) {
+            self.metrics.allow_unauthenticated =
+                parse_bool("CHATKIT_METRICS_ALLOW_UNAUTHENTICATED", &v)?;
+        }
         Ok(())
     }
 
@@ -737,6 +835,9 @@ impl Settings {
                 "server.path must start with `/`, got `{}`",
                 self.server.path
             );
+        }
+        if self.server.stream_write_timeout_secs == 0 {
+            bail!("server.stream_write_timeout_secs must be at least 1");
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes must be at least 1024");
@@ -810,11 +911,13 @@ impl Settings {
     /// A summary for the start-up log, without secrets.
     pub fn describe(&self) -> String {
         format!(
-            "bind={} path={} database={} auth={:?} model={:?}/{}",
+            "bind={} path={} database={} auth={:?}{} metrics={:?} model={:?}/{}",
             self.server.bind,
             self.server.path,
             redact_url(&self.database.url),
             self.auth.effective_mode(),
+            self.auth.describe_sources(),
+            self.metrics_access(),
             self.model.effective_provider(),
             self.model.model
         )

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::history::DEFAULT_HISTORY_ITEMS;
 use crate::instructions::Instructions;
 use crate::model::{ModelProvider, ModelSettings};
-use crate::tool::{DynTool, ToolDefinition};
+use crate::tool::{DynTool, ToolDefinition, ToolSource};
 
 /// What the loop does after the tools of a turn have run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +38,7 @@ pub struct Agent {
     pub(crate) instructions: Instructions,
     pub(crate) settings: ModelSettings,
     pub(crate) tools: Vec<DynTool>,
+    pub(crate) tool_sources: Vec<Arc<dyn ToolSource>>,
     pub(crate) client_tools: Vec<ToolDefinition>,
     pub(crate) max_turns: usize,
     pub(crate) tool_use_behavior: ToolUseBehavior,
@@ -58,6 +59,7 @@ impl fmt::Debug for Agent {
             .field("name", &self.name)
             .field("model", &self.model.model_name())
             .field("tools", &tool_names)
+            .field("tool_sources", &self.tool_sources.len())
             .field("client_tools", &self.client_tools.len())
             .field("max_turns", &self.max_turns)
             .field("tool_use_behavior", &self.tool_use_behavior)
@@ -74,6 +76,7 @@ impl Agent {
             instructions: Instructions::default(),
             settings: ModelSettings::default(),
             tools: Vec::new(),
+            tool_sources: Vec::new(),
             client_tools: Vec::new(),
             max_turns: DEFAULT_MAX_TURNS,
             tool_use_behavior: ToolUseBehavior::default(),
@@ -128,6 +131,30 @@ impl Agent {
         self
     }
 
+    /// Adds a source of tools that may change over time (an MCP manager, say). It is asked at
+    /// the start of every run; see [`ToolSource`] for the contract.
+    pub fn with_tool_source(mut self, source: Arc<dyn ToolSource>) -> Self {
+        self.tool_sources.push(source);
+        self
+    }
+
+    /// The tools one run uses: the fixed ones, then each source's, the first of a name winning.
+    pub async fn current_tools(&self) -> Vec<DynTool> {
+        let mut tools = self.tools.clone();
+        if self.tool_sources.is_empty() {
+            return tools;
+        }
+        let mut names: HashSet<String> = tools.iter().map(|tool| tool.definition().name).collect();
+        for source in &self.tool_sources {
+            for tool in source.tools().await {
+                if names.insert(tool.definition().name) {
+                    tools.push(tool);
+                }
+            }
+        }
+        tools
+    }
+
     /// Adds a client-side tool: the model may call it, but it runs on the client. When the model
     /// calls it, the run stops and reports the pending call; the caller continues the
     /// conversation with the client's result as a tool message.
@@ -171,9 +198,16 @@ impl Agent {
         &self.model
     }
 
-    /// The definitions the model sees: the loop's tools, then the client tools.
+    /// The definitions of the fixed tools, then the client tools (a run adds those of its tool
+    /// sources, see [`current_tools`](Self::current_tools)).
     pub fn tool_definitions(&self) -> Vec<ToolDefinition> {
-        self.tools
+        self.definitions_with(&self.tools)
+    }
+
+    /// The definitions of `tools` (one run's [`current_tools`](Self::current_tools)) and of the
+    /// client tools.
+    pub(crate) fn definitions_with(&self, tools: &[DynTool]) -> Vec<ToolDefinition> {
+        tools
             .iter()
             .map(|tool| tool.definition())
             .chain(self.client_tools.iter().cloned())

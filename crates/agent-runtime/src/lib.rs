@@ -27,6 +27,6 @@ pub use model::{
 };
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;
-pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput};
+pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput, ToolSource};
 pub use tool_events::{ClientToolCallRequest, ToolCallContext, ToolEvent};
 pub use transcription::{AudioClip, DemoTranscriber, OpenAiTranscriber, Transcriber};

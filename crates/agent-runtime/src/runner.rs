@@ -154,12 +154,13 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
     let agent = agent.clone();
     Box::pin(async_stream::stream! {
         let started = Instant::now();
-        let tools: HashMap<String, DynTool> = agent
-            .tools
+        // Asked once per run: a source's list may change between runs, never within one.
+        let current_tools = agent.current_tools().await;
+        let tools: HashMap<String, DynTool> = current_tools
             .iter()
             .map(|tool| (tool.definition().name, tool.clone()))
             .collect();
-        let tool_definitions = agent.tool_definitions();
+        let tool_definitions = agent.definitions_with(&current_tools);
         let instructions = agent.instructions.render(&ctx);
         let mut history = keep_last_items(&answer_unanswered_tool_calls(input), agent.history_items);
         let mut new_messages: Vec<Message> = Vec::new();

@@ -2,15 +2,18 @@
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 /// An API key: `Debug` and `Display` print `[redacted]`, so the key cannot leak through a
-/// formatted config, a tracing field or a panic message by accident.
+/// formatted config, a tracing field or a panic message by accident, and its bytes are
+/// overwritten with zeros when it is dropped, so freed memory does not keep it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+pub struct ApiKey(Zeroizing<String>);
 
 impl ApiKey {
     /// Wraps a key.
     pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
+        Self(Zeroizing::new(key.into()))
     }
 
     /// The key itself, for the one place that must send it (the `Authorization` header).
@@ -33,13 +36,13 @@ impl fmt::Display for ApiKey {
 
 impl From<String> for ApiKey {
     fn from(key: String) -> Self {
-        Self(key)
+        Self::new(key)
     }
 }
 
 impl From<&str> for ApiKey {
     fn from(key: &str) -> Self {
-        Self(key.to_owned())
+        Self::new(key.to_owned())
     }
 }
 

@@ -80,3 +80,18 @@ pub trait Tool: Send + Sync {
 
 /// A shared, type-erased tool.
 pub type DynTool = Arc<dyn Tool>;
+
+/// Tools that can change while an agent lives: MCP servers that come up after start-up, or that
+/// announce `notifications/tools/list_changed`.
+///
+/// Contract: [`tools`](ToolSource::tools) is called once at the start of every run, and that run
+/// uses the answer for all its turns (a run never sees a tool vanish mid-way). It never fails: a
+/// source that cannot reach its backend returns what it last knew, or nothing, and reports the
+/// failure itself (logs, health). It should be cheap, serving from a cache that the source keeps
+/// fresh; it must be cancel-safe. When a source offers a tool whose name a tool added with
+/// [`crate::Agent::with_tool`] or an earlier source already uses, the earlier one wins.
+#[async_trait]
+pub trait ToolSource: Send + Sync {
+    /// The tools on offer now.
+    async fn tools(&self) -> Vec<DynTool>;
+}

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use zeroize::Zeroizing;
+
 /// A JWS signature algorithm this crate can verify.
 ///
 /// The token's header names an algorithm, but it never *chooses* one: a token is accepted only if
@@ -111,14 +113,16 @@ impl fmt::Display for Algorithm {
 }
 
 /// A shared secret whose `Debug` output is `[redacted]`, so it cannot leak through a logged
-/// configuration struct.
+/// configuration struct, and whose bytes are overwritten with zeros when it is dropped, so a
+/// later heap dump or reused allocation does not hold it. (The verification key built from it,
+/// `jsonwebtoken`'s `DecodingKey`, zeroizes its own copy on drop too.)
 #[derive(Clone)]
-pub struct Secret(String);
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     /// Wraps a secret (for example the value of `BETTER_AUTH_SECRET`, read by the binary).
     pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
+        Self(Zeroizing::new(secret.into()))
     }
 
     /// The secret bytes, visible only inside the crate so nothing else can print them.
@@ -129,7 +133,7 @@ impl Secret {
 
 impl From<String> for Secret {
     fn from(secret: String) -> Self {
-        Self(secret)
+        Self::new(secret)
     }
 }
 

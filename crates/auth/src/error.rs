@@ -27,6 +27,10 @@ pub enum AuthError {
     /// The `nbf` claim lies in the future, beyond the configured clock leeway.
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// The `iat` claim lies in the future, beyond the configured clock leeway: no honest issuer
+    /// mints such a token.
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
     /// The signature does not verify with the key the token names.
     #[error("the token signature is invalid")]
     BadSignature,
@@ -78,6 +82,7 @@ impl AuthError {
             AuthError::Malformed(_) => "malformed",
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not_yet_valid",
+            AuthError::IssuedInFuture => "issued_in_future",
             AuthError::BadSignature => "bad_signature",
             AuthError::UnknownKey { .. } => "unknown_key",
             AuthError::WrongIssuer => "wrong_issuer",

@@ -1,6 +1,7 @@
 //! `JwtAuthenticator`: verifies signed JWTs with keys from a JWKS, a shared secret or PEM files.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -33,9 +34,14 @@ const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// 4. That key accepts the `alg`: the key's type fits it and, if the JWK or the
 ///    [`StaticKey`](crate::StaticKey) names an `alg`, it is the same.
 /// 5. The signature verifies.
-/// 6. `exp` and `sub` (a non-empty string) are present; `exp` and, when present, `nbf` hold
-///    within [`JwtConfig::leeway`]; when an issuer or audience is configured, `iss` or `aud`
+/// 6. `exp` and `sub` (a non-empty string) are present; `exp` and, when present, `nbf` and
+///    `iat` hold within [`JwtConfig::leeway`] (an `iat` in the future is refused as
+///    [`AuthError::IssuedInFuture`]); when an issuer or audience is configured, `iss` or `aud`
 ///    must be present and match.
+///
+/// With several key sources ([`with_sources`](Self::with_sources)), steps 3 to 5 run per source
+/// within the family the `alg` selects: shared secrets for `HS*`, static keys then JWKS for the
+/// rest.
 ///
 /// Failures are logged at `debug` with `auth.error` (the [`AuthError::kind`]) and the header's
 /// `jwt.kid` and `jwt.alg`; key-source failures at `warn`. The token itself is never logged.
@@ -47,15 +53,14 @@ pub struct JwtAuthenticator {
 #[derive(Debug)]
 struct Inner {
     config: JwtConfig,
-    keys: Keys,
+    /// Shared secrets: the only keys an `HS*` token is ever checked against.
+    secrets: Vec<VerificationKey>,
+    /// Configured public keys, tried before any JWKS for an asymmetric token.
+    static_keys: Vec<VerificationKey>,
+    /// Published key sets, consulted for asymmetric tokens only.
+    jwks: Vec<JwksCache>,
     /// The allowed algorithms that at least one kind of configured key can verify.
     usable_algorithms: Vec<Algorithm>,
-}
-
-#[derive(Debug)]
-enum Keys {
-    Fixed(Arc<[VerificationKey]>),
-    Jwks(JwksCache),
 }
 
 /// The header fields this crate reads; everything else is ignored.
@@ -67,38 +72,67 @@ struct RawHeader {
 }
 
 impl JwtAuthenticator {
-    /// Builds an authenticator. Static keys and the secret are checked now; a JWKS is fetched
-    /// lazily on the first verification (call [`refresh_keys`](Self::refresh_keys) to fail fast
-    /// at startup instead).
+    /// Builds an authenticator with one key source. Static keys and the secret are checked now;
+    /// a JWKS is fetched lazily on the first verification (call
+    /// [`refresh_keys`](Self::refresh_keys) to fail fast at startup instead).
     ///
     /// Fails with [`AuthError::Config`] when a key is unusable or no allowed algorithm fits any
     /// configured key.
     pub fn new(key_source: KeySource, config: JwtConfig) -> Result<Self, AuthError> {
-        let (keys, possible_algorithms): (Keys, Vec<Algorithm>) = match key_source {
-            KeySource::Jwks(jwks_config) => (
-                Keys::Jwks(JwksCache::new(jwks_config)?),
+        Self::with_sources([key_source], config)
+    }
+
+    /// Builds an authenticator that accepts tokens verified by any of several key sources, for
+    /// example Better Auth's EdDSA keys from a JWKS next to a legacy `HS256` shared secret while
+    /// an application migrates.
+    ///
+    /// Each token is checked only against the family its `alg` selects, never across families:
+    /// an `HS*` token only against the shared secrets, an asymmetric token only against the
+    /// static keys and then the JWKS (which is consulted only when no static key verified it).
+    /// So adding a secret never lets an HMAC token "signed" with a published public key in.
+    ///
+    /// Fails with [`AuthError::Config`] when no source is given, a key is unusable, or no allowed
+    /// algorithm fits any configured key.
+    pub fn with_sources(
+        key_sources: impl IntoIterator<Item = KeySource>,
+        config: JwtConfig,
+    ) -> Result<Self, AuthError> {
+        let mut secrets = Vec::new();
+        let mut static_keys = Vec::new();
+        let mut jwks = Vec::new();
+        let mut sources = 0_usize;
+        for key_source in key_sources {
+            sources += 1;
+            match key_source {
+                KeySource::Jwks(jwks_config) => jwks.push(JwksCache::new(jwks_config)?),
+                KeySource::SharedSecret(secret) => {
+                    secrets.push(VerificationKey::from_secret(&secret)?);
+                }
+                KeySource::StaticKeys(configured) => {
+                    if configured.is_empty() {
+                        return Err(AuthError::Config("no static key is configured".to_owned()));
+                    }
+                    for key in &configured {
+                        static_keys.push(VerificationKey::from_static(key)?);
+                    }
+                }
+            }
+        }
+        if sources == 0 {
+            return Err(AuthError::Config("no key source is configured".to_owned()));
+        }
+        let mut possible_algorithms: Vec<Algorithm> = secrets
+            .iter()
+            .chain(&static_keys)
+            .flat_map(VerificationKey::algorithms)
+            .collect();
+        if !jwks.is_empty() {
+            possible_algorithms.extend(
                 Algorithm::ALL
                     .into_iter()
-                    .filter(|algorithm| !algorithm.is_symmetric())
-                    .collect(),
-            ),
-            KeySource::SharedSecret(secret) => {
-                let key = VerificationKey::from_secret(&secret)?;
-                let algorithms = key.algorithms().collect();
-                (Keys::Fixed(Arc::from(vec![key])), algorithms)
-            }
-            KeySource::StaticKeys(static_keys) => {
-                if static_keys.is_empty() {
-                    return Err(AuthError::Config("no static key is configured".to_owned()));
-                }
-                let keys = static_keys
-                    .iter()
-                    .map(VerificationKey::from_static)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let algorithms = keys.iter().flat_map(|key| key.algorithms()).collect();
-                (Keys::Fixed(Arc::from(keys)), algorithms)
-            }
-        };
+                    .filter(|algorithm| !algorithm.is_symmetric()),
+            );
+        }
         let usable_algorithms: Vec<Algorithm> = config
             .allowed_algorithms
             .iter()
@@ -113,20 +147,30 @@ impl JwtAuthenticator {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                keys,
+                secrets,
+                static_keys,
+                jwks,
                 usable_algorithms,
             }),
         })
     }
 
-    /// Fetches the JWKS now and returns how many usable keys it holds; for other key sources
-    /// returns the number of configured keys. Lets the server check its configuration at startup
-    /// rather than on the first request.
+    /// Fetches every JWKS now and returns how many usable keys all sources hold together
+    /// (configured secrets and static keys count one each). Lets the server check its
+    /// configuration at startup rather than on the first request.
     pub async fn refresh_keys(&self) -> Result<usize, AuthError> {
-        match &self.inner.keys {
-            Keys::Fixed(keys) => Ok(keys.len()),
-            Keys::Jwks(cache) => cache.refresh().await,
+        let mut total = self.inner.secrets.len() + self.inner.static_keys.len();
+        for cache in &self.inner.jwks {
+            total += cache.refresh().await?;
         }
+        Ok(total)
+    }
+
+    /// The algorithms a token may use with this configuration: the allow-list narrowed to what
+    /// the configured keys can verify. `check-config` prints it so an operator sees every
+    /// source in force.
+    pub fn usable_algorithms(&self) -> &[Algorithm] {
+        &self.inner.usable_algorithms
     }
 
     async fn verify(
@@ -136,10 +180,44 @@ impl JwtAuthenticator {
     ) -> Result<Principal, AuthError> {
         let algorithm = header_fields.algorithm;
         let kid = header_fields.kid.as_deref();
-        let keys = match &self.inner.keys {
-            Keys::Fixed(keys) => keys.clone(),
-            Keys::Jwks(cache) => cache.keys_for(kid).await?,
+        // The family is chosen by the algorithm alone: an HMAC token never meets a public key
+        // (the classic confusion attack), and an asymmetric token never meets a secret.
+        let (fixed, published): (&[VerificationKey], &[JwksCache]) = if algorithm.is_symmetric() {
+            (&self.inner.secrets, &[])
+        } else {
+            (&self.inner.static_keys, &self.inner.jwks)
         };
+        let mut outcome = self.try_keys(token, fixed, kid, algorithm);
+        for cache in published {
+            match &outcome {
+                // Only "no key here verified it" lets another source try; a key that verified
+                // the signature has decided (expired, wrong issuer...).
+                Err(error) if error_rank(error).is_some() => {}
+                _ => break,
+            }
+            let keys = cache.keys_for(kid).await?;
+            let next = self.try_keys(token, &keys, kid, algorithm);
+            outcome = match (outcome, next) {
+                (Err(previous), Err(next))
+                    if error_rank(&next).is_some() && error_rank(&previous) > error_rank(&next) =>
+                {
+                    Err(previous)
+                }
+                (_, next) => next,
+            };
+        }
+        let principal = outcome?;
+        Ok(principal)
+    }
+
+    /// Tries one source's keys in order; see the type's documentation for the steps.
+    fn try_keys(
+        &self,
+        token: &str,
+        keys: &[VerificationKey],
+        kid: Option<&str>,
+        algorithm: Algorithm,
+    ) -> Result<Principal, AuthError> {
         let mut candidates = keys.iter().filter(|key| key.matches_kid(kid)).peekable();
         if candidates.peek().is_none() {
             return Err(AuthError::UnknownKey {
@@ -160,7 +238,9 @@ impl JwtAuthenticator {
                 key.decoding_key(),
                 &validation,
             ) {
-                Ok(token_data) => return principal_from_claims(token_data),
+                Ok(token_data) => {
+                    return principal_from_claims(token_data, self.inner.config.leeway);
+                }
                 Err(error) => {
                     last_error = map_jsonwebtoken_error(error.kind());
                     // Only a signature mismatch means another key might fit; any other failure
@@ -312,10 +392,46 @@ fn log_rejection(error: &AuthError, kid: Option<&str>, algorithm: Option<Algorit
     }
 }
 
+/// How specific a "this source has no key that verifies the token" failure is, so that with
+/// several sources the most telling one is reported; `None` for failures that end the search.
+fn error_rank(error: &AuthError) -> Option<u8> {
+    match error {
+        AuthError::UnknownKey { .. } => Some(0),
+        AuthError::DisallowedAlgorithm { .. } => Some(1),
+        AuthError::BadSignature => Some(2),
+        _ => None,
+    }
+}
+
+/// Refuses an `iat` later than now plus the leeway: the issuer's clock cannot be that far ahead,
+/// so such a token was minted wrongly or by someone holding a key and planning ahead. `jsonwebtoken`
+/// does not check `iat`, so this runs after its validation.
+fn check_issued_at(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    leeway: Duration,
+) -> Result<(), AuthError> {
+    let Some(issued_at) = claims.get("iat") else {
+        return Ok(());
+    };
+    let Some(issued_at) = issued_at.as_f64().filter(|value| value.is_finite()) else {
+        return Err(AuthError::InvalidClaim("iat".to_owned()));
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs_f64())
+        .unwrap_or(0.0);
+    if issued_at > now + leeway.as_secs_f64() {
+        return Err(AuthError::IssuedInFuture);
+    }
+    Ok(())
+}
+
 fn principal_from_claims(
     token_data: TokenData<serde_json::Map<String, serde_json::Value>>,
+    leeway: Duration,
 ) -> Result<Principal, AuthError> {
     let mut claims = token_data.claims;
+    check_issued_at(&claims, leeway)?;
     let user_id = match claims.remove("sub") {
         Some(serde_json::Value::String(sub)) if !sub.trim().is_empty() => sub,
         Some(_) => return Err(AuthError::InvalidClaim("sub".to_owned())),

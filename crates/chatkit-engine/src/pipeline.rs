@@ -2,7 +2,7 @@
 //! and feeds the events to the client through a bounded channel.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chatkit_protocol::events::ThreadItemUpdate;
 use chatkit_protocol::{
@@ -56,6 +56,10 @@ pub(crate) enum Plan {
 struct Outbox {
     tx: mpsc::Sender<ThreadStreamEvent>,
     detached: bool,
+    /// Set when the client stopped reading for longer than the send timeout; the run loop then
+    /// applies the cancel policy as for a disconnect.
+    stalled: bool,
+    send_timeout: Duration,
     sent: usize,
 }
 
@@ -64,10 +68,18 @@ impl Outbox {
         if self.detached {
             return;
         }
-        if self.tx.send(event).await.is_err() {
-            self.detached = true;
-        } else {
-            self.sent += 1;
+        match tokio::time::timeout(self.send_timeout, self.tx.send(event)).await {
+            Ok(Ok(())) => self.sent += 1,
+            Ok(Err(_)) => self.detached = true,
+            Err(_) => {
+                tracing::warn!(
+                    events.sent = self.sent,
+                    timeout_ms = self.send_timeout.as_millis() as u64,
+                    "the client stopped reading the stream; treating it as gone"
+                );
+                self.detached = true;
+                self.stalled = true;
+            }
         }
     }
 }
@@ -103,6 +115,8 @@ pub(crate) async fn run(
     let mut out = Outbox {
         tx,
         detached: false,
+        stalled: false,
+        send_timeout: inner.config.send_timeout,
         sent: 0,
     };
     let outcome = match prelude(&inner, plan, &ctx, &mut out).await {
@@ -289,6 +303,17 @@ async fn process_events(
     let mut seen_version = thread.version();
     let mut outcome = Outcome::Completed;
     loop {
+        // A client that stopped reading counts as one that left, once.
+        if out.stalled {
+            out.stalled = false;
+            match inner.config.cancel_policy {
+                CancelPolicy::StopAndSavePartial => {
+                    outcome = Outcome::Cancelled;
+                    break;
+                }
+                CancelPolicy::FinishInBackground => {}
+            }
+        }
         let step = tokio::select! {
             biased;
             _ = inner.shutdown.cancelled() => Step::Shutdown,

@@ -34,8 +34,13 @@ pub struct EngineConfig {
     pub max_page_size: usize,
     /// What a client disconnect does.
     pub cancel_policy: CancelPolicy,
-    /// Events buffered between the responder and a slow client.
+    /// Events buffered between the responder and a slow client: the whole send buffer of one
+    /// stream inside the engine, so a client that stops reading costs at most this many events.
     pub channel_capacity: usize,
+    /// How long one event may wait for room in that buffer. A client that reads nothing for this
+    /// long is treated as gone: the [`CancelPolicy`] applies as for a disconnect, instead of the
+    /// response (and the thread's lock) waiting on it forever. Default: 30 seconds.
+    pub send_timeout: Duration,
     /// How long a streaming request waits for another response on the same thread.
     pub thread_busy_timeout: Duration,
     /// Longest thread title accepted, in characters.
@@ -53,6 +58,7 @@ impl Default for EngineConfig {
             max_page_size: 1000,
             cancel_policy: CancelPolicy::default(),
             channel_capacity: 64,
+            send_timeout: Duration::from_secs(30),
             thread_busy_timeout: Duration::from_secs(30),
             max_title_chars: 1000,
             max_attachment_bytes: 20 * 1024 * 1024,

@@ -5,23 +5,30 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use zeroize::Zeroizing;
 
 use crate::McpError;
 
-/// A string that must not appear in logs or `Debug` output (tokens, API keys).
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct SecretString(String);
+/// A string that must not appear in logs or `Debug` output (tokens, API keys), overwritten with
+/// zeros when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(Zeroizing<String>);
 
 impl SecretString {
     /// Wraps a secret.
     pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
+        Self(Zeroizing::new(secret.into()))
     }
 
     /// The secret itself, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
     }
 }
 
@@ -86,6 +93,11 @@ pub struct McpServerConfig {
     /// How quickly a failed server is restarted.
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// After this many calls or listings in a row time out, the server is taken for hung: its
+    /// connection is recycled (the process is stopped) and it is restarted like a crashed one,
+    /// with the same backoff. A single slow call is not enough, hence the default of 3.
+    #[serde(default = "default_max_consecutive_timeouts")]
+    pub max_consecutive_timeouts: u32,
 }
 
 /// How to reach an MCP server.
@@ -187,6 +199,10 @@ fn default_connect_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_max_consecutive_timeouts() -> u32 {
+    3
+}
+
 fn default_initial_backoff() -> Duration {
     Duration::from_millis(500)
 }
@@ -240,6 +256,7 @@ impl McpServerConfig {
             call_timeout: default_call_timeout(),
             connect_timeout: default_connect_timeout(),
             restart: RestartPolicy::default(),
+            max_consecutive_timeouts: default_max_consecutive_timeouts(),
         }
     }
 
@@ -258,6 +275,18 @@ impl McpServerConfig {
     /// Sets the per-call timeout.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets how many timeouts in a row recycle the connection.
+    pub fn max_consecutive_timeouts(mut self, timeouts: u32) -> Self {
+        self.max_consecutive_timeouts = timeouts;
+        self
+    }
+
+    /// Sets the restart backoff.
+    pub fn restart(mut self, restart: RestartPolicy) -> Self {
+        self.restart = restart;
         self
     }
 
@@ -293,6 +322,11 @@ impl McpServerConfig {
         }
         if self.call_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(invalid("timeouts must be greater than zero".into()));
+        }
+        if self.max_consecutive_timeouts == 0 {
+            return Err(invalid(
+                "max_consecutive_timeouts must be at least 1".into(),
+            ));
         }
         match &self.transport {
             McpTransportConfig::Stdio(stdio) if stdio.command.trim().is_empty() => {

@@ -56,6 +56,12 @@ pub struct McpServerStatus {
     pub last_error: Option<String>,
     /// Tools offered to the model from the last listing, when there was one.
     pub tool_count: Option<usize>,
+    /// Calls or listings in a row that timed out on the current connection; at
+    /// [`McpServerConfig::max_consecutive_timeouts`] the connection is recycled.
+    pub consecutive_timeouts: u32,
+    /// How many times the connection was recycled because the server hung (a subset of the
+    /// failures that led to [`restarts`](Self::restarts)).
+    pub hung_recycles: u64,
 }
 
 /// Mutable health data, behind a std mutex because [`ServerConnection::status`] is synchronous.
@@ -67,6 +73,8 @@ struct Health {
     last_failure_at: Option<Instant>,
     last_error: Option<String>,
     tool_count: Option<usize>,
+    consecutive_timeouts: u32,
+    hung_recycles: u64,
     /// The current session's peer, to see a closed connection without taking the session lock.
     peer: Option<Peer<RoleClient>>,
 }
@@ -166,6 +174,8 @@ impl ServerConnection {
             restarts: health.starts.saturating_sub(1),
             last_error,
             tool_count: health.tool_count,
+            consecutive_timeouts: health.consecutive_timeouts,
+            hung_recycles: health.hung_recycles,
         }
     }
 
@@ -191,11 +201,68 @@ impl ServerConnection {
             tracing::info!(server.name = %self.config.name, "MCP server recovered");
         }
         health.consecutive_failures = 0;
+        health.consecutive_timeouts = 0;
         health.last_error = None;
     }
 
+    /// Counts a timeout of session `epoch`; at the configured limit the server is taken for hung
+    /// and its connection recycled, so the next use starts a fresh process (after the same
+    /// backoff as a crash) instead of queueing behind a server that no longer answers.
+    async fn record_timeout(&self, epoch: u64, timeout: Duration) -> McpError {
+        let timeouts = {
+            let mut health = self.health();
+            health.consecutive_timeouts = health.consecutive_timeouts.saturating_add(1);
+            health.consecutive_timeouts
+        };
+        if timeouts >= self.config.max_consecutive_timeouts {
+            let hung = McpError::Hung {
+                server: self.config.name.clone(),
+                timeouts,
+            };
+            if self.discard_session(epoch, &hung).await {
+                let mut health = self.health();
+                health.hung_recycles += 1;
+                health.consecutive_timeouts = 0;
+            }
+        }
+        McpError::Timeout {
+            server: self.config.name.clone(),
+            timeout,
+        }
+    }
+
+    /// Whether the background supervisor should (re)connect or relist this server: it is not
+    /// connected, or it announced a new tool list since the last listing.
+    pub(crate) async fn needs_attention(&self) -> bool {
+        if self.status().state != McpServerState::Ready {
+            return true;
+        }
+        let generation = self.list_generation.load(Ordering::SeqCst);
+        self.tool_cache
+            .lock()
+            .await
+            .as_ref()
+            .is_none_or(|cached| cached.generation != generation)
+    }
+
+    /// The names of the tools from the last listing, to tell whether a relisting changed them.
+    pub(crate) async fn cached_tool_names(&self) -> Vec<String> {
+        self.tool_cache
+            .lock()
+            .await
+            .as_ref()
+            .map(|cached| {
+                cached
+                    .tools
+                    .iter()
+                    .map(|tool| tool.definition().name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// How long until a restart may be attempted, or `None` when it may be attempted now.
-    fn backoff_remaining(&self) -> Option<Duration> {
+    pub(crate) fn backoff_remaining(&self) -> Option<Duration> {
         let health = self.health();
         let failed_at = health.last_failure_at?;
         let delay = self.config.restart.delay_after(health.consecutive_failures);
@@ -258,15 +325,29 @@ impl ServerConnection {
         Ok((peer, epoch))
     }
 
-    /// Drops the session `epoch` after its connection broke, unless a newer one replaced it.
-    async fn discard_session(&self, epoch: u64, error: &McpError) {
-        let mut session = self.session.lock().await;
-        if session
-            .as_ref()
-            .is_some_and(|current| current.epoch == epoch)
-        {
-            *session = None;
-            self.record_failure(error);
+    /// Drops the session `epoch` after its connection broke or hung, unless a newer one
+    /// replaced it; returns whether it did. Dropping the session stops a child process.
+    async fn discard_session(&self, epoch: u64, error: &McpError) -> bool {
+        let taken = {
+            let mut session = self.session.lock().await;
+            if session
+                .as_ref()
+                .is_some_and(|current| current.epoch == epoch)
+            {
+                self.record_failure(error);
+                session.take()
+            } else {
+                None
+            }
+        };
+        match taken {
+            Some(session) => {
+                // Cancel rather than close politely: a hung server would not answer a goodbye.
+                // Dropping the transport kills a child process.
+                let _ = session.service.cancel().await;
+                true
+            }
+            None => false,
         }
     }
 
@@ -354,10 +435,7 @@ impl ServerConnection {
         let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
         // Dropping the request on timeout sends `notifications/cancelled` to the server.
         match tokio::time::timeout(self.config.call_timeout, peer.call_tool(params)).await {
-            Err(_) => Err(McpError::Timeout {
-                server: self.config.name.clone(),
-                timeout: self.config.call_timeout,
-            }),
+            Err(_) => Err(self.record_timeout(epoch, self.config.call_timeout).await),
             Ok(Ok(result)) => {
                 self.record_success();
                 Ok(result)
@@ -425,10 +503,9 @@ impl ServerConnection {
         let listed =
             match tokio::time::timeout(self.config.connect_timeout, peer.list_all_tools()).await {
                 Err(_) => {
-                    return Err(McpError::Timeout {
-                        server: self.config.name.clone(),
-                        timeout: self.config.connect_timeout,
-                    });
+                    return Err(self
+                        .record_timeout(epoch, self.config.connect_timeout)
+                        .await);
                 }
                 Ok(Err(error)) => return Err(self.service_error(error, epoch).await),
                 Ok(Ok(listed)) => listed,

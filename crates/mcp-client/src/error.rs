@@ -56,6 +56,17 @@ pub enum McpError {
         /// The timeout that elapsed.
         timeout: Duration,
     },
+    /// Several calls in a row timed out, so the server is taken for hung: its connection was
+    /// recycled and it is restarted on next use (after the backoff), as after a crash.
+    #[error(
+        "MCP server {server:?} timed out {timeouts} times in a row; its connection was recycled"
+    )]
+    Hung {
+        /// The server's configured name.
+        server: String,
+        /// How many consecutive timeouts it took.
+        timeouts: u32,
+    },
     /// The connection broke (process exited, HTTP errors); the server is restarted on next use.
     #[error("MCP server {server:?}: connection lost: {reason}")]
     Transport {

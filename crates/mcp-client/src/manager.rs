@@ -2,8 +2,10 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
-use agent_runtime::DynTool;
+use agent_runtime::{DynTool, ToolSource};
+use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::McpError;
@@ -19,6 +21,8 @@ use crate::connection::{McpServerState, McpServerStatus, ServerConnection};
 pub struct McpManager {
     servers: Arc<Vec<Arc<ServerConnection>>>,
     changes: watch::Sender<u64>,
+    /// The background task of [`McpManager::supervise`], if started.
+    supervisor: Arc<parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for McpManager {
@@ -47,6 +51,7 @@ impl McpManager {
         Ok(Self {
             servers: Arc::new(servers),
             changes,
+            supervisor: Arc::default(),
         })
     }
 
@@ -123,10 +128,86 @@ impl McpManager {
         self.changes.subscribe()
     }
 
+    /// Starts a background task that keeps every server connected and its tool list current:
+    /// a server that was down at start-up (or crashed, or was recycled because it hung) is
+    /// started again as soon as its backoff allows, and a server that announced
+    /// `notifications/tools/list_changed` is listed again at once. Whenever a server's tools
+    /// change this way, [`tool_list_changes`](Self::tool_list_changes) ticks, and the next
+    /// [`tools`](Self::tools) (so the next agent run, see the [`ToolSource`] impl) has them.
+    ///
+    /// `poll_interval` bounds how long a server that died while idle goes unnoticed. The task
+    /// runs until [`shutdown`](Self::shutdown); calling this again replaces it. Needs a Tokio
+    /// runtime.
+    pub fn supervise(&self, poll_interval: Duration) {
+        let manager = self.clone();
+        let mut changes = self.changes.subscribe();
+        let task = tokio::spawn(async move {
+            loop {
+                let mut next_check = poll_interval;
+                for server in manager.servers.iter() {
+                    if !server.needs_attention().await {
+                        continue;
+                    }
+                    if let Some(remaining) = server.backoff_remaining() {
+                        next_check = next_check.min(remaining);
+                        continue;
+                    }
+                    let before = server.cached_tool_names().await;
+                    match server.tools().await {
+                        Ok(tools) => {
+                            let after: Vec<String> =
+                                tools.iter().map(|tool| tool.definition().name).collect();
+                            if after != before {
+                                tracing::info!(
+                                    server.name = %server.name(),
+                                    tool_count = after.len(),
+                                    "MCP server tools are on offer"
+                                );
+                                manager.changes.send_modify(|changes| *changes += 1);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::debug!(server.name = %server.name(), error = %error, "MCP server still unavailable");
+                            if let Some(remaining) = server.backoff_remaining() {
+                                next_check = next_check.min(remaining);
+                            }
+                        }
+                    }
+                }
+                // The change watch also wakes us for a server's own list_changed. Waking on our
+                // own tick is harmless: the next pass finds nothing to do.
+                changes.mark_unchanged();
+                tokio::select! {
+                    () = tokio::time::sleep(next_check.max(Duration::from_millis(10))) => {}
+                    changed = changes.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        if let Some(previous) = self.supervisor.lock().replace(task) {
+            previous.abort();
+        }
+    }
+
     /// Stops every server (ends child processes, closes HTTP sessions).
     pub async fn shutdown(&self) {
+        if let Some(task) = self.supervisor.lock().take() {
+            task.abort();
+        }
         for server in self.servers.iter() {
             server.shutdown().await;
         }
+    }
+}
+
+/// Every run of an agent built with `Agent::with_tool_source(manager)` asks for the current
+/// tools, so servers that came up later and `tools/list_changed` reach the model on the next run.
+#[async_trait]
+impl ToolSource for McpManager {
+    async fn tools(&self) -> Vec<DynTool> {
+        McpManager::tools(self).await
     }
 }

@@ -34,6 +34,7 @@ use parking_lot::Mutex;
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::settings::MetricsAccess;
 
 /// Most label sets one metric family keeps before folding new ones into `other`.
 pub const MAX_SERIES: usize = 500;
@@ -346,13 +347,41 @@ impl<S: Stream + Unpin> Stream for TimedStream<S> {
 }
 
 /// `GET /metrics`.
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if !state.metrics_enabled {
-        return Err(ApiError::no_route());
+pub async fn metrics(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    match &state.metrics_access {
+        MetricsAccess::Off => return Err(ApiError::no_route()),
+        MetricsAccess::Open => {}
+        MetricsAccess::Token(expected) => {
+            let presented = request
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(auth::bearer_token);
+            // Compared in constant time: the scrape token is a secret like any other.
+            if !presented
+                .is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()))
+            {
+                return Err(ApiError::unauthorized());
+            }
+        }
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render()))
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    left.iter()
+        .zip(right)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
 }
 
 #[cfg(test)]

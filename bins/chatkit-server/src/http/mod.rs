@@ -7,6 +7,7 @@ pub mod legacy;
 pub mod metrics;
 mod playground;
 pub mod ratelimit;
+pub mod refusals;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,8 +47,8 @@ pub struct AppState {
     pub cors_origins: Vec<String>,
     /// Request, stream, model and tool metrics.
     pub metrics: Arc<self::metrics::Metrics>,
-    /// Whether `GET /metrics` is served.
-    pub metrics_enabled: bool,
+    /// Who may read `GET /metrics`.
+    pub metrics_access: crate::settings::MetricsAccess,
     /// The per-user rate limit on the chat endpoints; `None`: no limit.
     pub rate_limiter: Option<Arc<self::ratelimit::RateLimiter>>,
 }

@@ -12,6 +12,7 @@ mod multi_instance;
 mod observability;
 mod playground;
 mod shutdown;
+mod slow_client;
 mod titles_and_demo;
 mod transcription;
 mod widgets;

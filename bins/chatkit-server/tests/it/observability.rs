@@ -263,3 +263,61 @@ async fn a_rate_limit_of_zero_never_refuses() {
         assert_eq!(app.post(list.clone()).await.status, 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_bearer_token_when_one_is_configured() {
+    let app = spawn_app_with(Db::Sqlite, |settings| {
+        settings.metrics.bearer_token = Some("scrape-token-of-the-monitoring".to_owned());
+    })
+    .await;
+    let (status, body) = app.get("/metrics").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    for token in ["wrong-token", "scrape-token-of-the-monitorinG", ""] {
+        let response = app
+            .client
+            .get(format!("{}/metrics", app.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sends");
+        assert_eq!(response.status().as_u16(), 401, "{token:?}");
+    }
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth("scrape-token-of-the-monitoring")
+        .send()
+        .await
+        .expect("sends");
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.expect("body");
+    assert!(text.contains("chatkit_http_requests_total"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_bind_without_a_token_does_not_serve_metrics() {
+    // Listening on every interface, as a container does: /metrics stays closed by default...
+    let app = spawn_app_with(Db::Sqlite, |settings| {
+        settings.server.bind = "0.0.0.0:0".to_owned();
+    })
+    .await;
+    let (status, body) = app.get("/metrics").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
+    let (status, _) = app.get("/readyz").await;
+    assert_eq!(status, 200, "health stays open for the balancer");
+
+    // ...unless the operator says the port is private.
+    let open = spawn_app_with(Db::Sqlite, |settings| {
+        settings.server.bind = "0.0.0.0:0".to_owned();
+        settings.metrics.allow_unauthenticated = true;
+    })
+    .await;
+    let (status, _) = open.get("/metrics").await;
+    assert_eq!(status, 200);
+}

@@ -110,7 +110,41 @@ async fn time_claims_are_checked_with_the_leeway() {
         Ok("u".to_owned())
     );
 
+    // A token issued an hour from now is refused even though `exp` and `nbf` would pass; one
+    // issued within the leeway (clocks a little apart) passes.
+    assert_eq!(
+        check(with(
+            claims("u"),
+            json!({"iat": now + 3600, "exp": now + 7200})
+        ))
+        .await,
+        Err(AuthError::IssuedInFuture)
+    );
+    assert_eq!(
+        check(with(claims("u"), json!({"iat": now + 20}))).await,
+        Ok("u".to_owned())
+    );
+    // `iat` is optional, but when present it must be a number.
+    assert_eq!(
+        check(with(claims("u"), json!({"iat": null}))).await,
+        Ok("u".to_owned())
+    );
+    assert_eq!(
+        check(with(claims("u"), json!({"iat": "yesterday"}))).await,
+        Err(AuthError::InvalidClaim("iat".to_owned()))
+    );
+
     let strict = fixture_with(JwtConfig::default().with_leeway(Duration::ZERO)).await;
+    let slightly_ahead = strict
+        .key
+        .sign(&with(claims("u"), json!({"iat": now + 20})));
+    assert_eq!(
+        strict
+            .authenticator
+            .authenticate(Some(&slightly_ahead))
+            .await,
+        Err(AuthError::IssuedInFuture)
+    );
     let barely_expired = strict
         .key
         .sign(&with(claims("u"), json!({"exp": now - 20})));

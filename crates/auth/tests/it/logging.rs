@@ -69,6 +69,15 @@ async fn rejections_name_kind_kid_and_alg_but_never_the_token() {
     expired["exp"] = json!(now() - 3600);
     let expired_token = key.sign(&expired);
     let valid_token = key.sign(&claims("u"));
+    let mut from_the_future = claims("u");
+    from_the_future["iat"] = json!(now() + 3600);
+    let future_token = key.sign(&from_the_future);
+    assert!(
+        authenticator
+            .authenticate(Some(&future_token))
+            .await
+            .is_err()
+    );
     assert!(
         authenticator
             .authenticate(Some(&expired_token))
@@ -88,7 +97,8 @@ async fn rejections_name_kind_kid_and_alg_but_never_the_token() {
     assert!(text.contains("jwt.kid=\"logged-kid\""), "{text}");
     assert!(text.contains("jwt.alg=\"EdDSA\""), "{text}");
     assert!(text.contains("auth.error=\"malformed\""), "{text}");
-    for token in [&expired_token, &valid_token] {
+    assert!(text.contains("auth.error=\"issued_in_future\""), "{text}");
+    for token in [&expired_token, &valid_token, &future_token] {
         for part in token.split('.') {
             assert!(!text.contains(part), "a token part was logged: {part}");
         }

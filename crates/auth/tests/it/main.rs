@@ -6,4 +6,5 @@ mod claims;
 mod jwks_cache;
 mod key_types;
 mod logging;
+mod several_sources;
 mod support;

@@ -148,3 +148,88 @@ async fn the_agent_loop_runs_mcp_tools_as_the_signed_in_user() {
     assert_eq!(alice_tasks["tasks"][0]["title"], "Alice's secret");
     manager.shutdown().await;
 }
+
+/// The names of the tools the model was offered in `request`.
+fn offered(request: &ModelRequest) -> Vec<String> {
+    request
+        .tools
+        .iter()
+        .map(|definition| definition.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_server_down_at_start_up_reaches_the_agent_once_it_comes_up() {
+    // The server cannot open its database until the directory exists: a real process that fails
+    // at start-up until the operator fixes things.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("not-yet").join("tasks.db");
+    let config = stdio_config(&db, &[]).restart(mcp_client::RestartPolicy {
+        initial_backoff: std::time::Duration::from_millis(20),
+        max_backoff: std::time::Duration::from_millis(200),
+    });
+    let manager = McpManager::new([config]).expect("valid config");
+    let failures = manager.connect_all().await;
+    assert_eq!(failures.len(), 1, "the server is down at start-up");
+    let mut changes = manager.tool_list_changes();
+    manager.supervise(std::time::Duration::from_millis(50));
+
+    let model = ScriptedModel::new(vec![answer("No tools yet."), answer("Tools now.")]);
+    let agent = Agent::new("todo", model.clone()).with_tool_source(Arc::new(manager.clone()));
+    run(&agent, "alice", "hello").await;
+    assert!(
+        offered(&model.requests()[0]).is_empty(),
+        "{:?}",
+        offered(&model.requests()[0])
+    );
+
+    std::fs::create_dir_all(db.parent().expect("parent")).expect("creates the directory");
+    // The supervisor retries in the background and ticks the change watch once tools arrive.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while manager.status()[0].state != mcp_client::McpServerState::Ready {
+            changes.changed().await.expect("manager alive");
+        }
+    })
+    .await
+    .expect("the server comes up in the background");
+
+    run(&agent, "alice", "hello again").await;
+    let now_offered = offered(&model.requests()[1]);
+    assert!(
+        now_offered.contains(&"todo_add_task".to_owned()),
+        "{now_offered:?}"
+    );
+    manager.shutdown().await;
+}
+
+#[tokio::test]
+async fn tools_list_changed_reaches_the_agent_on_its_next_run() {
+    let db = TestDb::new();
+    let manager = McpManager::new([stdio_config(&db.path, &["--test-tools"])]).expect("config");
+    let mut changes = manager.tool_list_changes();
+    let model = ScriptedModel::new(vec![
+        call_tool("call-1", "todo_debug_enable_task_stats", json!({})),
+        answer("Enabled."),
+        answer("Stats are there."),
+    ]);
+    let agent = Agent::new("todo", model.clone()).with_tool_source(Arc::new(manager.clone()));
+
+    run(&agent, "alice", "enable stats").await;
+    tokio::time::timeout(std::time::Duration::from_secs(20), changes.changed())
+        .await
+        .expect("list_changed arrives")
+        .expect("manager alive");
+    run(&agent, "alice", "stats?").await;
+
+    let requests = model.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(!offered(&requests[0]).contains(&"todo_task_stats".to_owned()));
+    // Within one run the list is fixed, even after the server announced a change.
+    assert_eq!(offered(&requests[0]), offered(&requests[1]));
+    assert!(
+        offered(&requests[2]).contains(&"todo_task_stats".to_owned()),
+        "{:?}",
+        offered(&requests[2])
+    );
+    manager.shutdown().await;
+}

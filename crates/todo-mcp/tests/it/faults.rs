@@ -167,3 +167,58 @@ async fn a_slow_tool_times_out_within_the_configured_timeout_and_the_server_stay
     assert_eq!((status.state, status.restarts), (McpServerState::Ready, 0));
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_that_keeps_timing_out_is_recycled_and_readiness_says_so() {
+    let db = TestDb::new();
+    let config = stdio_config(&db.path, &["--test-tools"])
+        .call_timeout(Duration::from_millis(300))
+        .max_consecutive_timeouts(2);
+    let manager = McpManager::new([config]).expect("valid config");
+    let sleep = tool(&manager, "todo_debug_sleep").await;
+    let list = tool(&manager, "todo_list_tasks").await;
+    let alice = ctx("alice");
+    let hang = json!({"milliseconds": 600_000});
+
+    let first = sleep.call(&alice, hang.clone()).await;
+    assert!(matches!(first, Err(ToolError::Timeout)), "{first:?}");
+    let status = &manager.status()[0];
+    assert_eq!(
+        (
+            status.state,
+            status.consecutive_timeouts,
+            status.hung_recycles
+        ),
+        (McpServerState::Ready, 1, 0),
+        "one timeout is only a slow call"
+    );
+
+    let second = sleep.call(&alice, hang).await;
+    assert!(matches!(second, Err(ToolError::Timeout)), "{second:?}");
+    let status = &manager.status()[0];
+    assert_eq!(status.state, McpServerState::Down, "{status:?}");
+    assert_eq!(status.hung_recycles, 1);
+    assert_eq!(status.consecutive_failures, 1);
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .is_some_and(|error| error.contains("recycled")),
+        "{status:?}"
+    );
+    assert!(!manager.is_healthy(), "readiness reports the hung server");
+
+    // A fresh process answers at once (first failure: no backoff), as after a crash.
+    let listed = list
+        .call(&alice, json!({}))
+        .await
+        .expect("the recycled server answers");
+    assert!(titles(&listed).is_empty());
+    let status = &manager.status()[0];
+    assert_eq!(
+        (status.state, status.restarts, status.consecutive_timeouts),
+        (McpServerState::Ready, 1, 0)
+    );
+    assert!(manager.is_healthy());
+    manager.shutdown().await;
+}

@@ -302,7 +302,9 @@ impl ChatCompletionsParser {
                 output_tokens: usage.completion_tokens,
                 total_tokens: usage
                     .total_tokens
-                    .unwrap_or(usage.prompt_tokens + usage.completion_tokens),
+                    // The counts come off the wire: a hostile or broken server must not be able to
+                    // overflow the sum (found by fuzzing).
+                    .unwrap_or(usage.prompt_tokens.saturating_add(usage.completion_tokens)),
             });
         }
         // Only the first choice matters: requests never ask for `n > 1`. A chunk with no choices
@@ -453,6 +455,24 @@ impl WireParser for ChatCompletionsParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_usage_counts_saturate_instead_of_overflowing() {
+        let events = parse(&[
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":1}}"#,
+            "[DONE]",
+        ]);
+        assert!(
+            events.iter().any(|event| matches!(
+                event,
+                ModelEvent::Usage(Usage {
+                    total_tokens: u64::MAX,
+                    ..
+                })
+            )),
+            "{events:?}"
+        );
+    }
 
     fn parse(chunks: &[&str]) -> Vec<ModelEvent> {
         let mut parser = ChatCompletionsParser::new();

@@ -16,7 +16,7 @@ use reqwest_eventsource::{Error as SseError, Event as SseEvent, EventSource, ret
 use serde_json::Value;
 
 pub use chat::{ChatCompletionsParser, OpenAiChatProvider};
-pub use responses::OpenAiResponsesProvider;
+pub use responses::{OpenAiResponsesProvider, ResponsesParser};
 
 use crate::error::AgentError;
 use crate::model::{ModelEvent, ModelEventStream};
@@ -143,7 +143,10 @@ impl Transport {
             headers.insert(header_name, header_value);
         }
         if let Some(key) = &config.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            // The formatted header text is a copy of the key: zeroize it too once the header
+            // value (which the HTTP client owns from here on) is built.
+            let bearer = zeroize::Zeroizing::new(format!("Bearer {}", key.expose()));
+            let mut value = HeaderValue::from_str(&bearer)
                 .map_err(|_| AgentError::Configuration("the API key is not valid".to_owned()))?;
             // Keeps the key out of reqwest's and hyper's debug output.
             value.set_sensitive(true);

@@ -171,10 +171,13 @@ struct PendingFunctionCall {
     reported: bool,
 }
 
-/// Turns Responses API events into normalized events. Function calls are keyed by their
-/// `output_index`, which every related event carries.
+/// The Responses API stream parser: turns its events into normalized events. Function calls are
+/// keyed by their `output_index`, which every related event carries.
+///
+/// Public, like [`ChatCompletionsParser`](super::ChatCompletionsParser), so a recorded stream can
+/// be replayed through it (and fuzzed) without a network.
 #[derive(Debug, Default)]
-struct ResponsesParser {
+pub struct ResponsesParser {
     calls: BTreeMap<u64, PendingFunctionCall>,
 }
 
@@ -198,6 +201,27 @@ fn error_from(value: &Value) -> AgentError {
 }
 
 impl ResponsesParser {
+    /// A parser at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Handles one server-sent event (its `event:` name, possibly empty, and its `data`),
+    /// appending what it means to `out`. Returns true once the response is complete.
+    pub fn push_event(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<bool, AgentError> {
+        self.on_event(event, data, out)
+    }
+
+    /// Handles the end of the body before the response completed: always an interrupted stream.
+    pub fn end(&mut self, out: &mut Vec<ModelEvent>) -> Result<(), AgentError> {
+        self.on_end(out)
+    }
+
     fn report_call(&mut self, output_index: u64, out: &mut Vec<ModelEvent>) {
         if let Some(call) = self.calls.get_mut(&output_index)
             && !call.reported
@@ -222,7 +246,8 @@ impl ResponsesParser {
             let total_tokens = usage
                 .get("total_tokens")
                 .and_then(Value::as_u64)
-                .unwrap_or(input_tokens + output_tokens);
+                // Off the wire: saturate rather than overflow (found by fuzzing).
+                .unwrap_or(input_tokens.saturating_add(output_tokens));
             out.push(ModelEvent::Usage(Usage {
                 input_tokens,
                 output_tokens,
@@ -373,6 +398,30 @@ impl WireParser for ResponsesParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_usage_counts_saturate_instead_of_overflowing() {
+        let mut parser = ResponsesParser::new();
+        let mut out = Vec::new();
+        let done = parser
+            .push_event(
+                "",
+                r#"{"type":"response.completed","response":{"usage":{"input_tokens":18446744073709551615,"output_tokens":9}}}"#,
+                &mut out,
+            )
+            .expect("completes");
+        assert!(done);
+        assert!(
+            out.iter().any(|event| matches!(
+                event,
+                ModelEvent::Usage(Usage {
+                    total_tokens: u64::MAX,
+                    ..
+                })
+            )),
+            "{out:?}"
+        );
+    }
 
     #[test]
     fn failed_responses_carry_the_vendor_error() {

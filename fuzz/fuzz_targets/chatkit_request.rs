@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target: see `fuzz_harness::chatkit_request` for what every input must satisfy.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_harness::chatkit_request(data));
