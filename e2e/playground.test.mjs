@@ -401,3 +401,66 @@ test("a tool call is shown as a workflow task", async (t) => {
   await page.screenshot({ path: path.join(REPO_ROOT, "target/playground-tools.png") });
   assert.deepEqual(pageProblems, []);
 });
+
+test("ticking a task in the list widget completes it and the widget updates in place", async (t) => {
+  // A server with no configuration: the demo model, the bundled todo MCP server and its
+  // `todo.complete_task` widget action, on a database of its own.
+  const dir = path.join(workDir, "widgets");
+  await fs.mkdir(dir);
+  const { child, url } = await startServer(dir);
+  t.after(() => stopServer(child));
+
+  await page.goto(`${url}/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.fill("#message", "Add a task to buy eggs");
+  await page.click("#send");
+  await waitForFinishedAnswers(1);
+  await page.fill("#message", "List my tasks");
+  await page.click("#send");
+  await waitForFinishedAnswers(2);
+
+  // The list is drawn as ChatKit draws it: a list view with a checkbox and a title per task.
+  const widget = '#items .message[data-type="widget"]';
+  const box = `${widget} .wk-ListViewItem .wk-Checkbox input[type="checkbox"]`;
+  await page.waitForSelector(box);
+  assert.equal(await page.isChecked(box), false);
+  const title = await page.textContent(`${widget} .wk-ListViewItem .wk-Text`);
+  assert.match(title, /buy eggs/);
+  const types = await page.$$eval("#items .message", (nodes) => nodes.map((node) => node.dataset.type));
+  assert.deepEqual(types, [
+    "user_message",
+    "workflow",
+    "assistant_message",
+    "user_message",
+    "workflow",
+    "widget",
+    "assistant_message",
+  ]);
+
+  // Ticking it sends the widget's synchronous action; the answer replaces the widget in place.
+  await page.click(box);
+  await page.waitForSelector(`${box}[disabled]`);
+  assert.equal(await page.isChecked(box), true);
+  const struck = await page.$eval(`${widget} .wk-ListViewItem .wk-Text`, (node) => node.style.textDecoration);
+  assert.equal(struck, "line-through");
+  assert.equal(await page.$$eval(widget, (nodes) => nodes.length), 1, "the widget was replaced, not added");
+
+  // The task is stored as done, and the thread keeps the updated widget.
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector(`${box}[disabled]`);
+  assert.equal(await page.isChecked(box), true);
+  await page.fill("#message", "List my tasks again");
+  await page.click("#send");
+  await waitForFinishedAnswers(3);
+  await page.waitForFunction((selector) => document.querySelectorAll(selector).length === 2, widget);
+  const latest = await page.$$eval(`${widget} input[type="checkbox"]`, (boxes) =>
+    boxes.map((node) => ({ checked: node.checked, disabled: node.disabled })),
+  );
+  assert.deepEqual(latest, [
+    { checked: true, disabled: true },
+    { checked: true, disabled: true },
+  ]);
+  await page.screenshot({ path: path.join(REPO_ROOT, "target/playground-widget.png") });
+  assert.deepEqual(pageProblems, []);
+});

@@ -22,7 +22,7 @@ use chatkit_store::{
 };
 
 use crate::http::{self, AppState};
-use crate::settings::{AuthMode, ModelProviderKind, Settings};
+use crate::settings::{ActionSettings, AuthMode, ModelProviderKind, Settings};
 
 /// The parts the server is made of, built from settings.
 pub struct Components {
@@ -185,7 +185,8 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
             ..RuntimeModelSettings::default()
         });
 
-    let mcp_servers = if settings.mcp_servers.is_empty() {
+    let mcp_is_demo = settings.mcp_servers.is_empty();
+    let mcp_servers = if mcp_is_demo {
         demo_tools(settings)?.into_iter().collect()
     } else {
         settings.mcp_servers.clone()
@@ -217,6 +218,18 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
     )
     .with_attachment_store(Arc::clone(&attachments))
     .with_observer(metrics.clone());
+    let tools = mcp
+        .clone()
+        .map(|manager| manager as Arc<dyn crate::actions::ToolLookup>);
+    let mut server = server;
+    for action in configured_actions(settings, mcp_is_demo) {
+        tracing::info!(action.kind = %action.kind, "widget action configured");
+        let kind = action.kind.clone();
+        server = server.with_action(
+            kind,
+            Arc::new(crate::actions::ConfiguredAction::new(action, tools.clone())),
+        );
+    }
     let engine_config = EngineConfig {
         cancel_policy: if agent_settings.on_disconnect == "finish" {
             CancelPolicy::FinishInBackground
@@ -242,6 +255,25 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         metrics,
         rate_limiter,
     })
+}
+
+/// The configured widget actions; with the demo's bundled todo tools and none configured, the
+/// todo list widget's "complete" checkbox, so the demo's widget works out of the box.
+fn configured_actions(settings: &Settings, mcp_is_demo: bool) -> Vec<ActionSettings> {
+    if !settings.actions.is_empty() {
+        return settings.actions.clone();
+    }
+    let demo_todo = mcp_is_demo
+        && settings.demo.todo_tools
+        && settings.model.effective_provider() == ModelProviderKind::Demo;
+    if !demo_todo {
+        return Vec::new();
+    }
+    vec![ActionSettings {
+        kind: todo_mcp::COMPLETE_TASK_ACTION.to_owned(),
+        tool: Some("complete_task".to_owned()),
+        forward_to_model: false,
+    }]
 }
 
 /// The demo's tool source: with the demo model and no configured MCP servers, this very binary's

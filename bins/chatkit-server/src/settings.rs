@@ -33,6 +33,32 @@ pub struct Settings {
     pub demo: DemoSettings,
     /// The Prometheus endpoint.
     pub metrics: MetricsSettings,
+    /// Widget action types handled without code (`[[actions]]`).
+    pub actions: Vec<ActionSettings>,
+}
+
+/// A widget action type the server answers by configuration: it calls a tool with the action's
+/// payload as arguments (the user id injected as for the model's calls), replaces the sending
+/// widget with the widget the tool's result carries, and/or hands the action to the model.
+///
+/// ```toml
+/// [[actions]]
+/// type = "todo.complete_task"   # the action's `type`, as the widget sends it
+/// tool = "complete_task"        # a tool of the agent (an MCP tool, prefix included)
+/// forward_to_model = false      # also tell the model, which then answers (streaming actions)
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSettings {
+    /// The action's `type`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The tool to call.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// Hand the action (and the tool's answer) to the model as a turn.
+    #[serde(default)]
+    pub forward_to_model: bool,
 }
 
 /// HTTP listener and limits.
@@ -546,6 +572,17 @@ impl Settings {
         }
         if !["stop", "finish"].contains(&self.agent.on_disconnect.as_str()) {
             bail!("agent.on_disconnect must be stop or finish");
+        }
+        for action in &self.actions {
+            if action.kind.trim().is_empty() {
+                bail!("actions: every action needs a `type`");
+            }
+            if action.tool.is_none() && !action.forward_to_model {
+                bail!(
+                    "actions: `{}` does nothing: give it a `tool`, `forward_to_model = true`, or both",
+                    action.kind
+                );
+            }
         }
         if self.rate_limit.requests_per_minute > 0 && self.rate_limit.burst == 0 {
             bail!("rate_limit.burst must be at least 1 when rate_limit.requests_per_minute is set");

@@ -340,8 +340,13 @@ function applyUpdate(itemId, update) {
       item.image = update.image;
       rerender(entry, true);
       break;
+    case "widget.root.updated":
+    case "widget.component.updated":
+    case "widget.streaming_text.value_delta":
+      if (item.widget && applyWidgetUpdate(item, update)) rerender(entry, true);
+      break;
     default:
-      // Widget updates and future kinds: the item is shown again when it is done.
+      // Future kinds: the item is shown again when it is done.
       break;
   }
   if (follow) scrollToBottom();
@@ -453,8 +458,7 @@ function renderItem(item, streaming) {
       node.append(el("span", "muted", `Client tool call: ${item.name} (${item.status})`));
       break;
     case "widget":
-      node = el("div", "message assistant widget");
-      node.append(el("span", "muted", "A widget (the playground does not draw widgets)."));
+      node = renderWidgetItem(item);
       break;
     case "generated_image":
       node = el("div", "message assistant");
@@ -623,6 +627,590 @@ function renderTask(task, tag = "div") {
   }
   node.append(body);
   return node;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Widgets
+//
+// A ChatKit widget is a JSON tree of components. They are drawn here with plain DOM nodes and
+// CSS classes named after the component (`wk-Card`, `wk-Text`...), close to how ChatKit draws
+// them. Text only ever goes through textContent (Markdown included: it is parsed into nodes),
+// colors and sizes only through known tokens or validated CSS values. Actions go to the server
+// as `threads.custom_action` (a stream) or, when the action says `streaming: false`,
+// `threads.sync_custom_action` (the answer replaces the widget).
+
+const WIDGET_SPACING = 4; // ChatKit's spacing unit, in pixels: `gap: 3` is 12px.
+
+/** A length: numbers are spacing units for gaps/padding, pixels for sizes; strings pass if safe. */
+function cssLength(value, unit = 1) {
+  if (typeof value === "number" && Number.isFinite(value)) return `${value * unit}px`;
+  if (typeof value === "string" && /^-?[0-9.]+(px|%|rem|em|vh|vw)?$|^auto$/.test(value)) return value;
+  return null;
+}
+
+/** A color: ChatKit tokens become CSS variables; plain hex/rgb colors pass. */
+function cssColor(value) {
+  if (!value) return null;
+  if (typeof value === "object") value = matchMedia("(prefers-color-scheme: dark)").matches ? value.dark : value.light;
+  if (typeof value !== "string") return null;
+  if (/^#[0-9a-fA-F]{3,8}$|^rgba?\([0-9., %]+\)$/.test(value)) return value;
+  if (/^[a-z]+(-[a-z0-9]+)*$/.test(value)) return `var(--wk-${value}, var(--${value}, inherit))`;
+  return null;
+}
+
+function applySpacing(node, props, name, property) {
+  const value = props[name];
+  if (value === undefined || value === null) return;
+  if (typeof value === "object") {
+    const sides = { top: "Top", bottom: "Bottom", left: "Left", right: "Right" };
+    for (const [side, suffix] of Object.entries(sides)) {
+      const length = cssLength(value[side], WIDGET_SPACING);
+      if (length) node.style[`${property}${suffix}`] = length;
+    }
+    const x = cssLength(value.x, WIDGET_SPACING);
+    const y = cssLength(value.y, WIDGET_SPACING);
+    if (x) node.style[`${property}Left`] = node.style[`${property}Right`] = x;
+    if (y) node.style[`${property}Top`] = node.style[`${property}Bottom`] = y;
+    return;
+  }
+  const length = cssLength(value, WIDGET_SPACING);
+  if (length) node.style[property] = length;
+}
+
+const ALIGN = { start: "flex-start", end: "flex-end", center: "center", stretch: "stretch", baseline: "baseline" };
+const JUSTIFY = { ...ALIGN, between: "space-between", around: "space-around", evenly: "space-evenly" };
+
+/** Box-like props shared by Box, Row, Col, Card, ListViewItem and Form. */
+function applyBox(node, props) {
+  if (props.gap !== undefined) node.style.gap = cssLength(props.gap, WIDGET_SPACING) || "";
+  if (props.align) node.style.alignItems = ALIGN[props.align] || "";
+  if (props.justify) node.style.justifyContent = JUSTIFY[props.justify] || "";
+  if (props.wrap) node.style.flexWrap = props.wrap === true ? "wrap" : String(props.wrap).replace(/[^a-z-]/g, "");
+  if (props.flex !== undefined) node.style.flex = String(props.flex).replace(/[^0-9a-z .%-]/g, "");
+  applySpacing(node, props, "padding", "padding");
+  applySpacing(node, props, "margin", "margin");
+  for (const key of ["width", "height", "minWidth", "maxWidth", "minHeight", "maxHeight"]) {
+    const length = cssLength(props[key]);
+    if (length) node.style[key] = length;
+  }
+  if (props.size !== undefined && typeof props.size !== "string") {
+    const length = cssLength(props.size);
+    if (length) node.style.width = node.style.height = length;
+  }
+  const background = cssColor(props.background);
+  if (background) node.style.background = background;
+  if (props.radius) node.classList.add(`wk-radius-${String(props.radius).replace(/[^a-z0-9]/g, "")}`);
+  if (props.border) {
+    const border = typeof props.border === "object" ? props.border : { size: props.border };
+    const size = typeof border.size === "number" ? border.size : 1;
+    node.style.border = `${size}px ${border.style === "dashed" ? "dashed" : "solid"} ${cssColor(border.color) || "var(--border)"}`;
+  }
+}
+
+/** Text props shared by Text, Title, Caption and Markdown. */
+function applyText(node, props) {
+  const color = cssColor(props.color);
+  if (color) node.style.color = color;
+  if (props.size) node.classList.add(`wk-size-${String(props.size).replace(/[^a-z0-9]/g, "")}`);
+  if (props.weight) node.classList.add(`wk-weight-${String(props.weight).replace(/[^a-z]/g, "")}`);
+  if (props.textAlign) node.style.textAlign = String(props.textAlign).replace(/[^a-z]/g, "");
+  if (props.italic) node.style.fontStyle = "italic";
+  if (props.lineThrough) node.style.textDecoration = "line-through";
+  if (props.truncate) node.classList.add("wk-truncate");
+  if (typeof props.maxLines === "number") {
+    node.classList.add("wk-clamp");
+    node.style.webkitLineClamp = String(props.maxLines);
+  }
+}
+
+/** Inline Markdown (`**bold**`, `*em*`, `` `code` ``, `[text](https)`) as nodes. */
+function markdownInline(text, parent) {
+  const pattern = /(\*\*[^*]+\*\*|\*[^*]+\*|`[^`]+`|\[[^\]]+\]\([^)\s]+\))/g;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (match.index > last) parent.append(document.createTextNode(text.slice(last, match.index)));
+    const token = match[0];
+    if (token.startsWith("**")) parent.append(el("strong", null, token.slice(2, -2)));
+    else if (token.startsWith("`")) parent.append(el("code", null, token.slice(1, -1)));
+    else if (token.startsWith("[")) {
+      const [, label, href] = /^\[([^\]]+)\]\(([^)\s]+)\)$/.exec(token);
+      if (/^https?:\/\//.test(href)) {
+        const link = el("a", null, label);
+        link.href = href;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        parent.append(link);
+      } else parent.append(document.createTextNode(label));
+    } else parent.append(el("em", null, token.slice(1, -1)));
+    last = match.index + token.length;
+  }
+  if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
+}
+
+/** Block Markdown: headings, bullet and numbered lists, code fences, paragraphs. */
+function markdownBlocks(text, parent) {
+  const lines = String(text || "").split("\n");
+  let list = null;
+  let paragraph = null;
+  let code = null;
+  for (const line of lines) {
+    if (line.startsWith("```")) {
+      if (code) {
+        code = null;
+      } else {
+        code = el("code");
+        const pre = el("pre");
+        pre.append(code);
+        parent.append(pre);
+        list = paragraph = null;
+      }
+      continue;
+    }
+    if (code) {
+      code.append(document.createTextNode(`${code.textContent ? "\n" : ""}${line}`));
+      continue;
+    }
+    const heading = /^(#{1,6})\s+(.*)$/.exec(line);
+    const bullet = /^\s*[-*]\s+(.*)$/.exec(line);
+    const numbered = /^\s*\d+[.)]\s+(.*)$/.exec(line);
+    if (heading) {
+      const node = el(`h${Math.min(heading[1].length + 2, 6)}`);
+      markdownInline(heading[2], node);
+      parent.append(node);
+      list = paragraph = null;
+    } else if (bullet || numbered) {
+      const tag = bullet ? "ul" : "ol";
+      if (!list || list.tagName.toLowerCase() !== tag) {
+        list = el(tag);
+        parent.append(list);
+      }
+      const item = el("li");
+      markdownInline((bullet || numbered)[1], item);
+      list.append(item);
+      paragraph = null;
+    } else if (!line.trim()) {
+      list = paragraph = null;
+    } else {
+      if (!paragraph) {
+        paragraph = el("p");
+        parent.append(paragraph);
+      } else paragraph.append(document.createTextNode(" "));
+      markdownInline(line, paragraph);
+      list = null;
+    }
+  }
+}
+
+/** The values of the named controls inside `root` (a form), as ChatKit sends them. */
+function formValues(root) {
+  const values = {};
+  for (const control of root.querySelectorAll("[data-wk-name]")) {
+    const name = control.dataset.wkName;
+    if (control.type === "checkbox") values[name] = control.checked;
+    else if (control.type === "radio") {
+      if (control.checked) values[name] = control.value;
+    } else values[name] = control.value;
+  }
+  return values;
+}
+
+/**
+ * Sends a widget action. `context` holds the widget item's id and the node that shows loading.
+ * `extra` (form values, a control's new value) is merged into the payload.
+ */
+async function sendWidgetAction(config, context, extra) {
+  if (!config || !config.type) return;
+  const payload =
+    extra && (config.payload === undefined || config.payload === null || typeof config.payload === "object")
+      ? { ...(config.payload || {}), ...extra }
+      : config.payload;
+  const action = { type: config.type, payload };
+  if (config.handler === "client") {
+    appendNotice("info", "Client action", `The widget asked the page to handle "${config.type}".`);
+    return;
+  }
+  const threadId = state.thread?.id;
+  if (!threadId) return;
+  if (state.stream) {
+    showBanner("Wait for the answer to finish before using the widget.");
+    return;
+  }
+  const params = { thread_id: threadId, item_id: context.itemId, action };
+  const loading = config.loadingBehavior === "none" ? null : context.loadingNode;
+  loading?.classList.add("wk-loading");
+  loading?.setAttribute("aria-busy", "true");
+  try {
+    if (config.streaming === false) {
+      const answer = await call("threads.sync_custom_action", params);
+      if (answer && answer.updated_item) putItem(answer.updated_item, false);
+    } else {
+      await runStream("threads.custom_action", params);
+    }
+  } catch (error) {
+    showBanner(`The action failed: ${error.message || error}`);
+  } finally {
+    loading?.classList.remove("wk-loading");
+    loading?.removeAttribute("aria-busy");
+  }
+}
+
+/** A control bound to a form field name, with an optional change action. */
+function bindControl(control, props, context, valueOf) {
+  if (props.name) {
+    control.name = props.name;
+    control.dataset.wkName = props.name;
+  }
+  if (props.disabled) control.disabled = true;
+  if (props.required) control.required = true;
+  if (props.onChangeAction) {
+    control.addEventListener("change", () => {
+      const extra = props.name ? { [props.name]: valueOf() } : undefined;
+      sendWidgetAction(props.onChangeAction, { ...context, loadingNode: control.closest(".wk-ListViewItem, .wk-Card, .wk-ListView") || control }, extra);
+    });
+  }
+}
+
+const WIDGET_ICONS = {
+  check: ["M5 12l5 5 9-10"],
+  "check-circle": ["M12 3a9 9 0 1 0 0.01 0", "M8 12l3 3 5-6"],
+  "check-circle-filled": ["M12 3a9 9 0 1 0 0.01 0", "M8 12l3 3 5-6"],
+  plus: ["M12 5v14", "M5 12h14"],
+  "chevron-right": ["M9 6l6 6-6 6"],
+  "chevron-left": ["M15 6l-6 6 6 6"],
+  info: ["M12 3a9 9 0 1 0 0.01 0", "M12 11v6", "M12 7.5v.5"],
+  search: ["M11 4a7 7 0 1 0 0.01 0", "M16 16l5 5"],
+  calendar: ["M4 6h16v14H4z", "M4 10h16", "M8 3v5", "M16 3v5"],
+  star: ["M12 3l2.7 5.6 6.1.9-4.4 4.3 1 6.1L12 17l-5.4 2.9 1-6.1L3.2 9.5l6.1-.9z"],
+  sparkle: ["M12 3v6", "M12 15v6", "M3 12h6", "M15 12h6"],
+  "external-link": ["M14 4h6v6", "M20 4l-9 9", "M18 14v6H4V6h6"],
+  user: ["M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8", "M4 21a8 8 0 0 1 16 0"],
+  write: ["M4 20h4L19 9l-4-4L4 16z"],
+  empty: [],
+};
+
+function widgetIcon(name, props = {}) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon wk-Icon");
+  svg.dataset.name = String(name || "");
+  const paths = WIDGET_ICONS[name] || ["M12 9a3 3 0 1 0 0.01 0"];
+  for (const d of paths) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  const color = cssColor(props.color);
+  if (color) svg.style.color = color;
+  const size = { xs: 12, sm: 14, md: 16, lg: 20, xl: 24, "2xl": 28, "3xl": 32 }[props.size];
+  if (size) svg.style.width = svg.style.height = `${size}px`;
+  return svg;
+}
+
+function renderWidgetChildren(node, component, context) {
+  const children = Array.isArray(component.children)
+    ? component.children
+    : component.children && typeof component.children === "object"
+      ? [component.children]
+      : [];
+  for (const child of children) {
+    const rendered = renderWidgetNode(child, context);
+    if (rendered) node.append(rendered);
+  }
+}
+
+function statusHeader(status) {
+  if (!status || !status.text) return null;
+  const head = el("div", "wk-status");
+  if (status.icon) head.append(widgetIcon(status.icon, { size: "sm" }));
+  head.append(el("span", null, status.text));
+  return head;
+}
+
+/** Draws one component (and its children). Unknown components show their type, muted. */
+function renderWidgetNode(component, context) {
+  if (!component || typeof component !== "object") return null;
+  const type = String(component.type || "");
+  let node;
+  switch (type) {
+    case "Card":
+    case "Basic": {
+      node = el(component.asForm ? "form" : "div", `wk-${type} wk-col`);
+      if (type === "Card") node.classList.add(`wk-card-${String(component.size || "md").replace(/[^a-z]/g, "")}`);
+      const head = statusHeader(component.status);
+      if (head) node.append(head);
+      applyBox(node, component);
+      renderWidgetChildren(node, component, context);
+      if (component.confirm || component.cancel) {
+        const actions = el("div", "wk-card-actions wk-row");
+        if (component.cancel) {
+          actions.append(button(component.cancel.label || "Cancel", "wk-Button wk-secondary", () => sendWidgetAction(component.cancel.action, { ...context, loadingNode: node })));
+        }
+        if (component.confirm) {
+          actions.append(
+            button(component.confirm.label || "Confirm", "wk-Button wk-primary", () =>
+              sendWidgetAction(component.confirm.action, { ...context, loadingNode: node }, component.asForm ? formValues(node) : undefined),
+            ),
+          );
+        }
+        node.append(actions);
+      }
+      if (component.asForm) node.addEventListener("submit", (event) => event.preventDefault());
+      break;
+    }
+    case "ListView": {
+      node = el("div", "wk-ListView");
+      const head = statusHeader(component.status);
+      if (head) node.append(head);
+      const items = Array.isArray(component.children) ? component.children : [];
+      const limit = typeof component.limit === "number" ? component.limit : Infinity;
+      items.forEach((child, index) => {
+        const rendered = renderWidgetNode(child, context);
+        if (!rendered) return;
+        if (index >= limit) rendered.hidden = true;
+        node.append(rendered);
+      });
+      if (items.length > limit) {
+        const more = button(`Show ${items.length - limit} more`, "wk-show-more", () => {
+          node.querySelectorAll(".wk-ListViewItem[hidden]").forEach((hidden) => (hidden.hidden = false));
+          more.remove();
+        });
+        node.append(more);
+      }
+      break;
+    }
+    case "ListViewItem":
+      node = el("div", "wk-ListViewItem wk-row");
+      applyBox(node, component);
+      renderWidgetChildren(node, component, context);
+      if (component.onClickAction) {
+        node.classList.add("wk-clickable");
+        node.tabIndex = 0;
+        node.addEventListener("click", () => sendWidgetAction(component.onClickAction, { ...context, loadingNode: node }));
+      }
+      break;
+    case "Row":
+    case "Col":
+    case "Box":
+      node = el("div", `wk-${type} ${type === "Row" || component.direction === "row" ? "wk-row" : "wk-col"}`);
+      applyBox(node, component);
+      renderWidgetChildren(node, component, context);
+      break;
+    case "Form":
+      node = el("form", "wk-Form wk-col");
+      applyBox(node, component);
+      renderWidgetChildren(node, component, context);
+      node.addEventListener("submit", (event) => {
+        event.preventDefault();
+        sendWidgetAction(component.onSubmitAction, { ...context, loadingNode: node }, formValues(node));
+      });
+      break;
+    case "Text":
+      node = el(component.editable ? "span" : "p", "wk-Text", component.value);
+      applyText(node, component);
+      if (component.id) node.dataset.wkId = component.id;
+      if (component.streaming) node.dataset.streaming = "true";
+      break;
+    case "Title":
+      node = el("h3", "wk-Title", component.value);
+      applyText(node, component);
+      break;
+    case "Caption":
+      node = el("p", "wk-Caption", component.value);
+      applyText(node, component);
+      break;
+    case "Markdown":
+      node = el("div", "wk-Markdown");
+      markdownBlocks(component.value, node);
+      if (component.id) node.dataset.wkId = component.id;
+      if (component.streaming) node.dataset.streaming = "true";
+      break;
+    case "Badge": {
+      node = el("span", `wk-Badge wk-badge-${String(component.color || "secondary").replace(/[^a-z]/g, "")}`, component.label);
+      if (component.variant) node.classList.add(`wk-variant-${String(component.variant).replace(/[^a-z]/g, "")}`);
+      if (component.pill) node.classList.add("wk-pill");
+      break;
+    }
+    case "Button": {
+      const style = component.style === "secondary" || component.variant === "outline" || component.variant === "ghost" ? "wk-secondary" : "wk-primary";
+      node = el("button", `wk-Button ${style}`);
+      node.type = component.submit ? "submit" : "button";
+      if (component.iconStart) node.append(widgetIcon(component.iconStart));
+      if (component.label) node.append(el("span", null, component.label));
+      if (component.iconEnd) node.append(widgetIcon(component.iconEnd));
+      if (component.block) node.classList.add("wk-block");
+      if (component.disabled) node.disabled = true;
+      if (component.onClickAction && !component.submit) {
+        node.addEventListener("click", () => {
+          const form = node.closest("form");
+          sendWidgetAction(component.onClickAction, { ...context, loadingNode: node }, form ? formValues(form) : undefined);
+        });
+      }
+      break;
+    }
+    case "Checkbox": {
+      node = el("label", "wk-Checkbox");
+      const box = el("input");
+      box.type = "checkbox";
+      box.checked = Boolean(component.defaultChecked);
+      bindControl(box, component, context, () => box.checked);
+      node.append(box);
+      if (component.label) node.append(el("span", null, component.label));
+      break;
+    }
+    case "Input":
+    case "Textarea": {
+      node = el(type === "Textarea" ? "textarea" : "input", `wk-${type}`);
+      if (type === "Input") node.type = ["number", "email", "text", "password", "tel", "url"].includes(component.inputType) ? component.inputType : "text";
+      if (component.defaultValue !== undefined) node.value = String(component.defaultValue);
+      if (component.placeholder) node.placeholder = String(component.placeholder);
+      if (type === "Textarea" && typeof component.rows === "number") node.rows = component.rows;
+      bindControl(node, component, context, () => node.value);
+      break;
+    }
+    case "Select": {
+      node = el("select", "wk-Select");
+      if (component.placeholder) {
+        const placeholder = el("option", null, component.placeholder);
+        placeholder.value = "";
+        placeholder.disabled = true;
+        placeholder.selected = component.defaultValue === undefined;
+        node.append(placeholder);
+      }
+      for (const option of component.options || []) {
+        const choice = el("option", null, option.label ?? option.value);
+        choice.value = String(option.value);
+        if (option.disabled) choice.disabled = true;
+        if (String(option.value) === String(component.defaultValue)) choice.selected = true;
+        node.append(choice);
+      }
+      bindControl(node, component, context, () => node.value);
+      break;
+    }
+    case "DatePicker": {
+      node = el("input", "wk-DatePicker");
+      node.type = "date";
+      if (component.defaultValue) node.value = String(component.defaultValue).slice(0, 10);
+      if (component.min) node.min = String(component.min).slice(0, 10);
+      if (component.max) node.max = String(component.max).slice(0, 10);
+      if (component.placeholder) node.placeholder = String(component.placeholder);
+      bindControl(node, component, context, () => node.value);
+      break;
+    }
+    case "RadioGroup": {
+      node = el("div", `wk-RadioGroup ${component.direction === "row" ? "wk-row" : "wk-col"}`);
+      for (const option of component.options || []) {
+        const label = el("label", "wk-Checkbox");
+        const radio = el("input");
+        radio.type = "radio";
+        radio.value = String(option.value);
+        radio.checked = String(option.value) === String(component.defaultValue);
+        bindControl(radio, { ...component, name: component.name }, context, () => radio.value);
+        label.append(radio, el("span", null, option.label ?? option.value));
+        node.append(label);
+      }
+      break;
+    }
+    case "Label":
+      node = el("label", "wk-Label", component.value);
+      break;
+    case "Divider":
+      node = el("hr", "wk-Divider");
+      applySpacing(node, { margin: component.spacing !== undefined ? { y: component.spacing } : undefined }, "margin", "margin");
+      if (cssColor(component.color)) node.style.borderColor = cssColor(component.color);
+      if (component.flush) node.classList.add("wk-flush");
+      break;
+    case "Icon":
+      node = widgetIcon(component.name, component);
+      break;
+    case "Image": {
+      node = el("img", "wk-Image");
+      if (typeof component.src === "string" && /^(https?:|\/|blob:)/.test(component.src)) node.src = component.src;
+      node.alt = component.alt || "";
+      applyBox(node, component);
+      if (component.fit) node.style.objectFit = String(component.fit).replace(/[^a-z-]/g, "");
+      break;
+    }
+    case "Spacer":
+      node = el("div", "wk-Spacer");
+      if (component.minSize !== undefined) node.style.minWidth = node.style.minHeight = cssLength(component.minSize) || "";
+      break;
+    case "Transition":
+      node = el("div", "wk-Transition");
+      renderWidgetChildren(node, { children: component.children }, context);
+      break;
+    default:
+      node = el("div", "wk-unknown muted small", `[${type || "component"}]`);
+      renderWidgetChildren(node, component, context);
+  }
+  if (component.key !== undefined && node.dataset) node.dataset.wkKey = String(component.key);
+  if (component.id !== undefined && node.dataset && !node.dataset.wkId) node.dataset.wkId = String(component.id);
+  return node;
+}
+
+function renderWidgetItem(item) {
+  const node = el("div", "message assistant widget");
+  const frame = el("div", "wk-frame");
+  const widget = renderWidgetNode(item.widget, { itemId: item.id });
+  if (widget) frame.append(widget);
+  node.append(frame);
+  return node;
+}
+
+/** Finds the component with `id` in a widget tree (children lists and single children). */
+function findWidgetNode(component, id) {
+  if (!component || typeof component !== "object") return null;
+  if (component.id === id) return component;
+  const children = Array.isArray(component.children) ? component.children : component.children ? [component.children] : [];
+  for (const child of children) {
+    const found = findWidgetNode(child, id);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** Applies a widget update to the item, as ChatKit does; false when it does not apply. */
+function applyWidgetUpdate(item, update) {
+  switch (update.type) {
+    case "widget.root.updated":
+      item.widget = update.widget;
+      return true;
+    case "widget.component.updated": {
+      if (item.widget && item.widget.id === update.component_id) {
+        item.widget = update.component;
+        return true;
+      }
+      const replace = (node) => {
+        if (!node || typeof node !== "object") return false;
+        if (Array.isArray(node.children)) {
+          const index = node.children.findIndex((child) => child && child.id === update.component_id);
+          if (index !== -1) {
+            node.children[index] = update.component;
+            return true;
+          }
+          return node.children.some(replace);
+        }
+        if (node.children && typeof node.children === "object") {
+          if (node.children.id === update.component_id) {
+            node.children = update.component;
+            return true;
+          }
+          return replace(node.children);
+        }
+        return false;
+      };
+      return replace(item.widget);
+    }
+    case "widget.streaming_text.value_delta": {
+      const node = findWidgetNode(item.widget, update.component_id);
+      if (!node) return false;
+      node.value = (node.value || "") + update.delta;
+      node.streaming = !update.done;
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::tool_events::ToolCallContext;
+
 /// The authenticated user a run acts for.
 ///
 /// The id always comes from the verified credential (a JWT's `sub`, or the local user in
@@ -27,6 +29,10 @@ pub struct RunContext {
     pub metadata: Map<String, Value>,
     /// The conversation (ChatKit thread) this run belongs to, when there is one.
     pub thread_id: Option<String>,
+    /// The tool call being served, when this context was handed to a tool by the run loop: its
+    /// id, and the channel through which the tool can emit events and end the turn with a client
+    /// tool call. `None` for the run itself and for a tool called outside a run.
+    pub tool_call: Option<ToolCallContext>,
 }
 
 impl RunContext {

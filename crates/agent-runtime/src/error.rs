@@ -48,4 +48,7 @@ pub enum AgentError {
         /// The limit that was hit.
         max_turns: usize,
     },
+    /// A tool tried to emit an event after its call finished or its run ended.
+    #[error("the tool call is over; its run no longer takes events from it")]
+    ToolCallOver,
 }

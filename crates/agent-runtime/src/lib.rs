@@ -10,6 +10,7 @@ pub mod model;
 pub mod runner;
 pub mod secret;
 pub mod tool;
+pub mod tool_events;
 
 pub use agent::{Agent, ToolUseBehavior};
 pub use context::{RunContext, UserInfo};
@@ -26,3 +27,4 @@ pub use model::{
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;
 pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput};
+pub use tool_events::{ClientToolCallRequest, ToolCallContext, ToolEvent};

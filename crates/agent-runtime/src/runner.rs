@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::FuturesUnordered;
@@ -15,6 +16,8 @@ use crate::error::AgentError;
 use crate::history::{answer_unanswered_tool_calls, keep_last_items};
 use crate::model::{FinishReason, Message, ModelEvent, ModelRequest, ToolCall, Usage};
 use crate::tool::{DynTool, ToolOutput};
+use crate::tool_events::{CallState, Emitted, TOOL_EVENT_BUFFER, ToolCallContext, ToolEvent};
+use tokio::sync::mpsc;
 
 /// Why a run ended without an error.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,10 +33,11 @@ pub enum RunStop {
         /// The call whose output is the final output.
         call: ToolCall,
     },
-    /// The model called client-side tools; the client must run them, and the conversation goes
-    /// on with their results as tool messages.
+    /// The model called client-side tools, or tools ended the turn with client tool calls; the
+    /// client must run them, and the conversation goes on with their results as tool messages.
     ClientToolCalls {
-        /// The pending calls, in the order the model made them.
+        /// The pending calls: those requested by tools first (with the id of the tool's call),
+        /// then those the model made, each group in call order.
         calls: Vec<ToolCall>,
     },
 }
@@ -114,7 +118,17 @@ pub enum RunEvent {
         /// What the model will read.
         output: ToolOutput,
     },
-    /// The model called a client-side tool: the client must run it. The run ends right after.
+    /// A running tool emitted an event (see [`ToolCallContext::emit`]). Comes after the call's
+    /// `ToolCallStarted` and before its `ToolCallFinished`, in the order the tool emitted.
+    ToolEmitted {
+        /// The call whose tool emitted the event.
+        call: ToolCall,
+        /// The event, opaque to the runtime.
+        event: ToolEvent,
+    },
+    /// The model called a client-side tool, or a tool ended the turn with one
+    /// ([`ToolCallContext::end_turn_with_client_tool_call`]): the client must run it. The run
+    /// ends right after.
     ClientToolCallRequested {
         /// The call.
         call: ToolCall,
@@ -283,34 +297,89 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 }));
                 return;
             }
-            let (client_calls, server_calls): (Vec<ToolCall>, Vec<ToolCall>) =
+            let (mut client_calls, server_calls): (Vec<ToolCall>, Vec<ToolCall>) =
                 calls.into_iter().partition(|call| agent.is_client_tool(&call.name));
             for call in &server_calls {
                 yield Ok(RunEvent::ToolCallStarted { call: call.clone() });
             }
             let mut outputs: Vec<Option<ToolOutput>> = vec![None; server_calls.len()];
+            // One channel per turn for what the turn's tools emit while they run; each call gets
+            // its own context (and open/closed state) so late events of a finished call are refused.
+            let (event_sender, mut event_receiver) = mpsc::channel::<Emitted>(TOOL_EVENT_BUFFER);
+            let mut call_states: Vec<Arc<CallState>> = Vec::with_capacity(server_calls.len());
+            let mut call_contexts: Vec<RunContext> = Vec::with_capacity(server_calls.len());
+            for (position, call) in server_calls.iter().enumerate() {
+                let (tool_call, state) = ToolCallContext::new(
+                    call.id.clone(),
+                    call.name.clone(),
+                    position,
+                    event_sender.clone(),
+                );
+                let mut call_ctx = ctx.clone();
+                call_ctx.tool_call = Some(tool_call);
+                call_contexts.push(call_ctx);
+                call_states.push(state);
+            }
+            drop(event_sender);
             {
                 // A hand-rolled bounded set rather than `buffer_unordered` over a closure: the
                 // closure's borrowed futures trip the compiler's `Send` inference in this stream.
-                let mut waiting = server_calls.iter().enumerate();
+                let mut waiting = server_calls.iter().zip(call_contexts).enumerate();
                 let mut running = FuturesUnordered::new();
+                let mut finished = vec![false; server_calls.len()];
                 loop {
                     while running.len() < agent.max_concurrent_tool_calls {
-                        let Some((position, call)) = waiting.next() else { break };
-                        running.push(execute_tool(position, &tools, &ctx, call));
+                        let Some((position, (call, call_ctx))) = waiting.next() else { break };
+                        running.push(execute_tool(position, &tools, call_ctx, call));
                     }
-                    let Some((position, output)) = running.next().await else { break };
-                    yield Ok(RunEvent::ToolCallFinished {
-                        call: server_calls[position].clone(),
-                        output: output.clone(),
-                    });
-                    outputs[position] = Some(output);
+                    // Events first: a tool that emits faster than it finishes must not wait on a
+                    // full channel while the loop only watches for finished calls.
+                    let next = tokio::select! {
+                        biased;
+                        Some(emitted) = event_receiver.recv() => ToolProgress::Emitted(emitted),
+                        done = running.next() => ToolProgress::Finished(done),
+                    };
+                    match next {
+                        ToolProgress::Emitted((position, event)) => {
+                            if !finished[position] {
+                                yield Ok(RunEvent::ToolEmitted { call: server_calls[position].clone(), event });
+                            }
+                        }
+                        ToolProgress::Finished(None) => break,
+                        ToolProgress::Finished(Some((position, output))) => {
+                            call_states[position].close();
+                            // Everything the call sent before it returned is in the channel now;
+                            // it goes out before the call's `ToolCallFinished`.
+                            while let Ok((sender_position, event)) = event_receiver.try_recv() {
+                                if !finished[sender_position] {
+                                    yield Ok(RunEvent::ToolEmitted { call: server_calls[sender_position].clone(), event });
+                                }
+                            }
+                            finished[position] = true;
+                            yield Ok(RunEvent::ToolCallFinished {
+                                call: server_calls[position].clone(),
+                                output: output.clone(),
+                            });
+                            outputs[position] = Some(output);
+                        }
+                    }
                 }
             }
             let mut first_output: Option<(ToolCall, String)> = None;
             let mut stopping_output: Option<(ToolCall, String)> = None;
-            for (call, output) in server_calls.iter().zip(outputs) {
+            let mut requested_by_tools: Vec<ToolCall> = Vec::new();
+            for ((call, output), state) in server_calls.iter().zip(outputs).zip(&call_states) {
                 let output = output.unwrap_or_else(|| ToolOutput::error("the tool did not run"));
+                if let Some(request) = state.take_client_tool_call() {
+                    // The client's result will answer this call, so the tool's own output is not
+                    // recorded as its result (the history would hold two answers to one call).
+                    requested_by_tools.push(ToolCall {
+                        id: call.id.clone(),
+                        name: request.name,
+                        arguments: Value::Object(request.arguments).to_string(),
+                    });
+                    continue;
+                }
                 if first_output.is_none() {
                     first_output = Some((call.clone(), output.content.clone()));
                 }
@@ -327,6 +396,10 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 };
                 history.push(result.clone());
                 new_messages.push(result);
+            }
+            if !requested_by_tools.is_empty() {
+                requested_by_tools.append(&mut client_calls);
+                client_calls = requested_by_tools;
             }
             if !client_calls.is_empty() {
                 for call in &client_calls {
@@ -365,10 +438,17 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
 async fn execute_tool(
     position: usize,
     tools: &HashMap<String, DynTool>,
-    ctx: &RunContext,
+    ctx: RunContext,
     call: &ToolCall,
 ) -> (usize, ToolOutput) {
-    (position, execute_tool_call(tools, ctx, call).await)
+    (position, execute_tool_call(tools, &ctx, call).await)
+}
+
+/// What the tool loop of a turn waits for: an event a tool emitted, or a call finishing (`None`
+/// when every call has finished).
+enum ToolProgress {
+    Emitted(Emitted),
+    Finished(Option<(usize, ToolOutput)>),
 }
 
 async fn execute_tool_call(

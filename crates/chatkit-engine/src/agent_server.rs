@@ -7,14 +7,20 @@ use std::time::{Duration, Instant};
 use agent_runtime::{
     Agent, Message, ModelEvent, ModelRequest, ModelSettings, RunEvent, run_streamed,
 };
-use chatkit_protocol::{Order, ThreadItem, UserMessageItem};
-use chatkit_store::{AttachmentStore, StoreContext, StoreError};
+use chatkit_protocol::{
+    Action, HiddenContextItem, Order, SyncCustomActionResponse, ThreadItem, ThreadMetadata,
+    ThreadStreamEvent, UserMessageItem, WidgetItem,
+};
+use chatkit_store::{AttachmentStore, ItemIdKind, StoreContext, StoreError};
 use futures::StreamExt;
 
+use crate::actions::{ActionHandler, ActionRequest, replaced_sender};
 use crate::bridge::{
     AttachmentContent, DEFAULT_MAX_TEXT_ATTACHMENT_BYTES, EventBridge, ToolDisplay, agent_error,
     items_to_messages_with_attachments,
 };
+use crate::context::RequestContext;
+use crate::error::EngineError;
 use crate::server::{ChatKitServer, EventStream, Turn};
 
 /// The instruction of the title call. Fixed and short: the call should cost next to nothing.
@@ -138,6 +144,7 @@ pub struct AgentServer {
     config: AgentServerConfig,
     attachments: Option<Arc<dyn AttachmentStore>>,
     observer: Option<Arc<dyn AgentObserver>>,
+    actions: HashMap<String, Arc<dyn ActionHandler>>,
 }
 
 impl AgentServer {
@@ -149,7 +156,16 @@ impl AgentServer {
             config,
             attachments: None,
             observer: None,
+            actions: HashMap::new(),
         }
+    }
+
+    /// Handles widget actions of type `kind` with `handler`, for both `threads.custom_action`
+    /// and `threads.sync_custom_action`. Actions of a type without a handler keep answering
+    /// 501 `not_supported`. A later registration for the same type replaces the earlier one.
+    pub fn with_action(mut self, kind: impl Into<String>, handler: Arc<dyn ActionHandler>) -> Self {
+        self.actions.insert(kind.into(), handler);
+        self
     }
 
     /// Reads attachment bytes from `attachments` before each run, so that images reach the model
@@ -290,7 +306,78 @@ async fn generate_title(agent: &Agent, question: &str, answer: &str) -> Option<S
     }
 }
 
+#[async_trait::async_trait]
 impl ChatKitServer for AgentServer {
+    fn action(
+        &self,
+        turn: Turn,
+        action: Action,
+        sender: Option<WidgetItem>,
+    ) -> Result<EventStream, EngineError> {
+        let Some(handler) = self.actions.get(&action.kind).cloned() else {
+            return Err(EngineError::Unsupported("threads.custom_action"));
+        };
+        let server = self.clone();
+        Ok(async_stream::stream! {
+            let request = ActionRequest {
+                thread: turn.thread.snapshot(),
+                action,
+                sender: sender.clone(),
+                ctx: turn.ctx.clone(),
+                sync: false,
+            };
+            let outcome = match handler.handle(request).await {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    yield Err(err);
+                    return;
+                }
+            };
+            if let Some(item) = replaced_sender(sender.as_ref(), &outcome) {
+                yield Ok(ThreadStreamEvent::ThreadItemReplaced { item: ThreadItem::Widget(item) });
+            }
+            if let Some(note) = outcome.hand_to_model {
+                let thread = turn.thread.snapshot();
+                yield Ok(ThreadStreamEvent::ThreadItemDone {
+                    item: ThreadItem::HiddenContext(HiddenContextItem {
+                        id: turn.store.generate_item_id(ItemIdKind::Message, &thread, &turn.ctx.store()),
+                        thread_id: thread.id.clone(),
+                        created_at: chatkit_protocol::time::now(),
+                        content: serde_json::Value::String(note),
+                    }),
+                });
+                let mut answer = server.respond(turn, None);
+                while let Some(event) = answer.next().await {
+                    yield event;
+                }
+            }
+        }
+        .boxed())
+    }
+
+    async fn sync_action(
+        &self,
+        thread: ThreadMetadata,
+        action: Action,
+        sender: Option<WidgetItem>,
+        ctx: &RequestContext,
+    ) -> Result<SyncCustomActionResponse, EngineError> {
+        let Some(handler) = self.actions.get(&action.kind).cloned() else {
+            return Err(EngineError::Unsupported("threads.sync_custom_action"));
+        };
+        let request = ActionRequest {
+            thread,
+            action,
+            sender: sender.clone(),
+            ctx: ctx.clone(),
+            sync: true,
+        };
+        let outcome = handler.handle(request).await?;
+        Ok(SyncCustomActionResponse {
+            updated_item: replaced_sender(sender.as_ref(), &outcome).map(ThreadItem::Widget),
+        })
+    }
+
     fn respond(&self, turn: Turn, _input: Option<UserMessageItem>) -> EventStream {
         let agent = self.agent.clone();
         let config = self.config.clone();

@@ -8,15 +8,16 @@ use agent_runtime::{AgentError, Message, RunEvent, ToolCall, ToolOutput, UserCon
 use chatkit_protocol::events::ThreadItemUpdate;
 use chatkit_protocol::items::{StatusIndicator, WorkflowKind, WorkflowSummary};
 use chatkit_protocol::{
-    AssistantMessageContent, AssistantMessageItem, ClientToolCallItem, ClientToolCallStatus,
-    HiddenContextItem, Task, ThreadItem, ThreadMetadata, ThreadStreamEvent, UserMessageContent,
-    Workflow, WorkflowItem,
+    Annotation, AssistantMessageContent, AssistantMessageItem, ClientToolCallItem,
+    ClientToolCallStatus, HiddenContextItem, Task, ThreadItem, ThreadMetadata, ThreadStreamEvent,
+    UserMessageContent, Workflow, WorkflowItem,
 };
 use chatkit_store::{ItemIdKind, Store, StoreContext};
 use serde_json::{Map, Value, json};
 
 use crate::error::EngineError;
 use crate::mime::{self, is_model_image, is_text};
+use crate::tool_output::{ChatKitCommand, ChatKitOutput};
 
 /// The `type` of the hidden-context items that record a server-side tool call and its output, so
 /// that later turns show the model what its tools returned.
@@ -39,8 +40,9 @@ pub enum ToolDisplay {
 ///
 /// User and assistant messages map to their roles; completed client tool calls and recorded
 /// server tool calls to an assistant tool call plus its result; hidden context to a user-role note
-/// (as the reference does); widgets to a short note of what was shown. Pending client tool calls,
-/// workflows, tasks and end-of-turn markers carry nothing the model needs.
+/// (as the reference does); widgets to the reference's note with the widget's JSON
+/// ([`WidgetItem::model_input_text`](chatkit_protocol::WidgetItem::model_input_text)). Pending
+/// client tool calls, workflows, tasks and end-of-turn markers carry nothing the model needs.
 ///
 /// Attachments become a short note naming the file, except images whose preview URL the model
 /// can fetch itself (`data:` or `http`); see [`items_to_messages_with_attachments`] to give the
@@ -215,13 +217,7 @@ pub fn items_to_messages_with_attachments(
                 messages.push(Message::user(hidden.content.clone()))
             }
             ThreadItem::Widget(widget) => {
-                let shown = widget
-                    .copy_text
-                    .clone()
-                    .unwrap_or_else(|| serde_json::to_string(&widget.widget).unwrap_or_default());
-                messages.push(Message::user(format!(
-                    "A widget was shown to the user: {shown}"
-                )));
+                messages.push(Message::user(widget.model_input_text()));
             }
             _ => {}
         }
@@ -343,6 +339,10 @@ pub struct EventBridge<'a> {
     reasoning: Option<OpenWorkflow>,
     tools: Option<OpenWorkflow>,
     tool_tasks: HashMap<String, usize>,
+    /// What tools send in ChatKit terms (widgets, their own workflow, sources...).
+    output: ChatKitOutput<'a>,
+    /// Hidden records of finished tool calls, by call id, until the turn's tools are done.
+    held_records: Vec<(String, ThreadStreamEvent)>,
 }
 
 struct OpenWorkflow {
@@ -359,6 +359,13 @@ impl<'a> EventBridge<'a> {
         sctx: StoreContext,
         display: ToolDisplay,
     ) -> Self {
+        let output = {
+            let thread = thread.clone();
+            let sctx = sctx.clone();
+            ChatKitOutput::new(thread.id.clone(), move |kind| {
+                store.generate_item_id(kind, &thread, &sctx)
+            })
+        };
         Self {
             store,
             thread_id: thread.id.clone(),
@@ -369,6 +376,8 @@ impl<'a> EventBridge<'a> {
             reasoning: None,
             tools: None,
             tool_tasks: HashMap::new(),
+            output,
+            held_records: Vec::new(),
         }
     }
 
@@ -422,6 +431,18 @@ impl<'a> EventBridge<'a> {
                 icon: None,
             });
             self.tool_tasks.clear();
+            // A tool that shows its own item ends this workflow while calls may still run (the
+            // reference ends a workflow whenever another item appears): none of its tasks may
+            // keep spinning in the stored item.
+            for task in &mut open.item.workflow.tasks {
+                if let Task::Custom {
+                    status_indicator, ..
+                } = task
+                    && *status_indicator == StatusIndicator::Loading
+                {
+                    *status_indicator = StatusIndicator::Complete;
+                }
+            }
             out.push(ThreadStreamEvent::ThreadItemDone {
                 item: ThreadItem::Workflow(open.item),
             });
@@ -430,19 +451,36 @@ impl<'a> EventBridge<'a> {
 
     /// Closes everything still open; call when the run ends.
     pub fn finish(&mut self) -> Vec<ThreadStreamEvent> {
-        let mut out = Vec::new();
+        let mut out: Vec<ThreadStreamEvent> = self
+            .held_records
+            .drain(..)
+            .map(|(_, record)| record)
+            .collect();
         self.close_reasoning(&mut out);
         self.close_tools(&mut out);
+        out.extend(self.output.finish());
         out
     }
 
     /// The ChatKit events for one run event.
     pub fn on_event(&mut self, event: RunEvent) -> Vec<ThreadStreamEvent> {
         let mut out = Vec::new();
+        if let RunEvent::ClientToolCallRequested { call } = &event {
+            self.held_records.retain(|(call_id, _)| call_id != &call.id);
+        }
+        if !matches!(
+            event,
+            RunEvent::ToolCallFinished { .. }
+                | RunEvent::ToolEmitted { .. }
+                | RunEvent::ClientToolCallRequested { .. }
+        ) {
+            out.extend(self.held_records.drain(..).map(|(_, record)| record));
+        }
         match event {
             RunEvent::MessageStarted { message_id } => {
                 self.close_reasoning(&mut out);
                 self.close_tools(&mut out);
+                out.extend(self.output.end_workflow());
                 let item = AssistantMessageItem {
                     id: self.new_id(ItemIdKind::Message),
                     thread_id: self.thread_id.clone(),
@@ -474,7 +512,26 @@ impl<'a> EventBridge<'a> {
             }
             RunEvent::MessageDone { message_id, text } => {
                 if let Some(mut item) = self.messages.remove(&message_id) {
-                    let content = AssistantMessageContent::text(text);
+                    let mut content = AssistantMessageContent::text(text);
+                    // Sources the tools recorded are this answer's citations, placed at its end
+                    // (the tools cannot know where in the text the model uses them).
+                    let end = content.text.chars().count() as i64;
+                    for (position, source) in self.output.take_sources().into_iter().enumerate() {
+                        let annotation = Annotation {
+                            kind: Default::default(),
+                            source,
+                            index: Some(end),
+                        };
+                        out.push(ThreadStreamEvent::ThreadItemUpdated {
+                            item_id: item.id.clone(),
+                            update: ThreadItemUpdate::AssistantMessageContentPartAnnotationAdded {
+                                content_index: 0,
+                                annotation_index: position as i64,
+                                annotation: annotation.clone(),
+                            },
+                        });
+                        content.annotations.push(annotation);
+                    }
                     out.push(ThreadStreamEvent::ThreadItemUpdated {
                         item_id: item.id.clone(),
                         update: ThreadItemUpdate::AssistantMessageContentPartDone {
@@ -524,7 +581,13 @@ impl<'a> EventBridge<'a> {
             }
             RunEvent::ToolCallStarted { call } => {
                 self.close_reasoning(&mut out);
-                match self.display {
+                // While a tool's own workflow is open, it is the trace: no second one beside it.
+                let display = if self.output.has_open_workflow() {
+                    ToolDisplay::Hidden
+                } else {
+                    self.display
+                };
+                match display {
                     ToolDisplay::Workflow => {
                         if self.tools.is_none() {
                             let open = self.open_workflow(WorkflowKind::Custom);
@@ -560,6 +623,8 @@ impl<'a> EventBridge<'a> {
                 }
             }
             RunEvent::ToolCallFinished { call, output } => {
+                // Widgets the call left streaming are final now.
+                out.extend(self.output.finish_scope(&call.id));
                 if let (Some(open), Some(index)) =
                     (self.tools.as_mut(), self.tool_tasks.get(&call.id).copied())
                 {
@@ -592,15 +657,21 @@ impl<'a> EventBridge<'a> {
                     });
                 }
                 // The call and its output are kept (hidden) so that later turns show the model
-                // what its tools returned.
-                out.push(ThreadStreamEvent::ThreadItemDone {
+                // what its tools returned. Held until the turn's tools are all done: a tool may
+                // have ended the turn with a client tool call, whose result then answers the call.
+                let record = ThreadStreamEvent::ThreadItemDone {
                     item: ThreadItem::HiddenContext(HiddenContextItem {
                         id: self.new_id(ItemIdKind::ToolCall),
                         thread_id: self.thread_id.clone(),
                         created_at: Self::now(),
-                        content: ToolCallRecord { call, output }.to_content(),
+                        content: ToolCallRecord {
+                            call: call.clone(),
+                            output,
+                        }
+                        .to_content(),
                     }),
-                });
+                };
+                self.held_records.push((call.id, record));
             }
             RunEvent::ClientToolCallRequested { call } => {
                 self.close_reasoning(&mut out);
@@ -624,6 +695,39 @@ impl<'a> EventBridge<'a> {
                         output: None,
                     }),
                 });
+            }
+            RunEvent::ToolEmitted { call, event } => {
+                match ChatKitCommand::from_tool_event(&event) {
+                    Ok(Some(command)) => {
+                        if self.output.opens_workflow(&command) {
+                            // The tool's own workflow is the trace of this work: the automatic one
+                            // (opened when the calls started) is withdrawn rather than left beside it.
+                            self.close_reasoning(&mut out);
+                            if let Some(open) = self.tools.take() {
+                                self.tool_tasks.clear();
+                                out.push(ThreadStreamEvent::ThreadItemRemoved {
+                                    item_id: open.item.id,
+                                });
+                            }
+                        } else if command.adds_item() {
+                            // As the reference does: a new item ends the open workflows first.
+                            self.close_reasoning(&mut out);
+                            self.close_tools(&mut out);
+                        }
+                        match self.output.apply(&call.id, command) {
+                            Ok(events) => out.extend(events),
+                            Err(err) => {
+                                tracing::warn!(tool.name = %call.name, tool.call_id = %call.id, error = %err, "a tool's ChatKit output was dropped");
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        tracing::debug!(tool.name = %call.name, event.kind = %event.kind, "a tool event of a kind this bridge does not know was ignored");
+                    }
+                    Err(err) => {
+                        tracing::warn!(tool.name = %call.name, tool.call_id = %call.id, error = %err, "a tool's ChatKit output was dropped");
+                    }
+                }
             }
             RunEvent::Usage(usage) => {
                 tracing::debug!(?usage, "model usage");

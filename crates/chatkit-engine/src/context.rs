@@ -44,6 +44,7 @@ impl RequestContext {
             user: self.user.clone(),
             metadata: self.metadata.clone(),
             thread_id: Some(thread_id.to_owned()),
+            tool_call: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod actions;
 mod agent_server;
 pub mod bridge;
 mod context;
@@ -11,8 +12,11 @@ mod pipeline;
 mod server;
 mod shared;
 mod stream;
+mod tool_context;
+pub mod tool_output;
 pub mod transport;
 
+pub use actions::{ActionFn, ActionHandler, ActionOutcome, ActionRequest, action_fn};
 pub use agent_server::{
     AgentObserver, AgentServer, AgentServerConfig, RunOutcome, TITLE_PROMPT, clean_title,
 };
@@ -28,3 +32,5 @@ pub use server::{
 };
 pub use shared::{CancelPolicy, EngineConfig};
 pub use stream::EventReceiver;
+pub use tool_context::ChatKitToolContext;
+pub use tool_output::{ChatKitCommand, ChatKitOutput};

@@ -136,7 +136,8 @@ pub trait ChatKitServer: Send + Sync + 'static {
 }
 
 /// The reference's cancellation cleanup: saves every pending assistant message that has
-/// non-blank text, then a hidden note that the user cancelled, so that the next model call does
+/// non-blank text (and, beyond the reference, every pending widget in the state the user saw),
+/// then a hidden note that the user cancelled, so that the next model call does
 /// not try to continue the abandoned answer.
 pub async fn save_cancelled_partial(
     thread: &ThreadMetadata,
@@ -146,12 +147,17 @@ pub async fn save_cancelled_partial(
 ) -> Result<(), EngineError> {
     let store_ctx = ctx.store();
     for item in pending {
-        if let ThreadItem::AssistantMessage(message) = &item
-            && message
+        let keep = match &item {
+            ThreadItem::AssistantMessage(message) => message
                 .content
                 .iter()
-                .any(|part| !part.text.trim().is_empty())
-        {
+                .any(|part| !part.text.trim().is_empty()),
+            // A widget that was streaming is kept as far as the user saw it (the reference drops
+            // it, so a reload loses what was on screen).
+            ThreadItem::Widget(_) => true,
+            _ => false,
+        };
+        if keep {
             store.save_item(&thread.id, &item, &store_ctx).await?;
         }
     }

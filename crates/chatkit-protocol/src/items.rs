@@ -464,6 +464,23 @@ pub struct WidgetItem {
     pub copy_text: Option<String>,
 }
 
+impl WidgetItem {
+    /// What the model is told about this widget in later turns, in the reference's words
+    /// (`ThreadItemConverter.widget_to_input`): a sentence naming the item, then the widget's
+    /// compact JSON.
+    ///
+    /// One deliberate difference: the reference dumps with `exclude_unset`, which drops every
+    /// component's `type` when the widget was built in code (it is a default there), so its model
+    /// cannot tell a `Button` from a `Text`. The JSON here is the wire form, `type`s included.
+    pub fn model_input_text(&self) -> String {
+        format!(
+            "The following graphical UI widget (id: {}) was displayed to the user:{}",
+            self.id,
+            self.widget.to_json()
+        )
+    }
+}
+
 /// A generated image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeneratedImage {
@@ -810,4 +827,33 @@ pub struct FileSourceTagged {
     /// The source.
     #[serde(flatten)]
     pub source: FileSource,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+    use crate::widgets::WidgetRoot;
+
+    #[test]
+    fn a_widget_is_described_to_the_model_as_the_reference_does_with_component_types() {
+        let widget = WidgetRoot::from_json(json!({
+            "type": "Card",
+            "children": [{"type": "Text", "value": "Hi"}],
+        }))
+        .expect("a valid widget");
+        let item = WidgetItem {
+            id: "w1".into(),
+            thread_id: "t1".into(),
+            created_at: Utc.timestamp_opt(0, 0).single().expect("valid time"),
+            widget,
+            copy_text: Some("Hi".into()),
+        };
+        assert_eq!(
+            item.model_input_text(),
+            r#"The following graphical UI widget (id: w1) was displayed to the user:{"type":"Card","children":[{"type":"Text","value":"Hi"}]}"#
+        );
+    }
 }

@@ -14,4 +14,4 @@ pub use config::{
 pub use connection::{McpServerState, McpServerStatus};
 pub use error::McpError;
 pub use manager::McpManager;
-pub use tool::McpTool;
+pub use tool::{McpTool, WIDGET_COPY_TEXT_META_KEY, WIDGET_EVENT_KIND, WIDGET_META_KEY};

@@ -3,15 +3,33 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_runtime::{RunContext, Tool, ToolDefinition, ToolError, ToolOutput};
+use agent_runtime::{RunContext, Tool, ToolDefinition, ToolError, ToolEvent, ToolOutput};
 use async_trait::async_trait;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
 use crate::McpError;
 use crate::connection::ServerConnection;
 use crate::schema::{ModelSchema, inject_user_id};
+
+/// The `_meta` key of an MCP tool result that carries a ChatKit widget (the widget's JSON, a
+/// `Card`, `ListView` or `Basic` root as ChatKit defines it) to show the user.
+///
+/// The convention: a server that wants the user to see a widget puts it under this key of the
+/// result's `_meta`, and keeps saying in `content` (text) what the model should know. `_meta`
+/// rather than `structuredContent`, because structured content is the tool's output for the
+/// model (and must match its `outputSchema`), while the widget is for the user only.
+pub const WIDGET_META_KEY: &str = "chatkit/widget";
+
+/// The `_meta` key of an MCP tool result that carries the widget's plain-text form (ChatKit's
+/// `copy_text`: what the copy button copies). Optional.
+pub const WIDGET_COPY_TEXT_META_KEY: &str = "chatkit/copy_text";
+
+/// The kind of the [`ToolEvent`] an MCP tool emits when its result carries a widget. Its data is
+/// `{"widget": <widget JSON>, "copy_text": <string, optional>}`; a ChatKit bridge shows it as a
+/// widget item.
+pub const WIDGET_EVENT_KIND: &str = "chatkit.widget";
 
 /// One tool of one MCP server, looking to the agent loop exactly like a built-in tool.
 ///
@@ -101,7 +119,11 @@ impl Tool for McpTool {
             let duration_ms = started.elapsed().as_millis() as u64;
             match result {
                 Ok(result) => {
+                    let widget = widget_event(&result);
                     let output = tool_output(result);
+                    if let Some(event) = widget {
+                        emit_widget(ctx, event).await;
+                    }
                     tracing::debug!(
                         duration_ms,
                         is_error = output.is_error,
@@ -141,6 +163,34 @@ pub(crate) fn tool_output(result: CallToolResult) -> ToolOutput {
         content = "the tool failed without a message".into();
     }
     ToolOutput { content, is_error }
+}
+
+/// The widget a result carries under [`WIDGET_META_KEY`], as a [`WIDGET_EVENT_KIND`] event.
+/// A widget that is not a JSON object is ignored (with a log line): the call itself succeeded.
+pub(crate) fn widget_event(result: &CallToolResult) -> Option<ToolEvent> {
+    let meta = &result.meta.as_ref()?.0;
+    let widget = meta.get(WIDGET_META_KEY)?;
+    if !widget.is_object() {
+        tracing::warn!("an MCP tool result carried a widget that is not a JSON object; ignored");
+        return None;
+    }
+    let mut data = json!({ "widget": widget });
+    if let Some(Value::String(copy_text)) = meta.get(WIDGET_COPY_TEXT_META_KEY) {
+        data["copy_text"] = Value::String(copy_text.clone());
+    }
+    Some(ToolEvent::new(WIDGET_EVENT_KIND, data))
+}
+
+/// Sends a widget to the run's consumer. Outside a run (no call context) there is nobody to show
+/// it to, and a consumer that went away loses nothing the model needs: both are only logged.
+async fn emit_widget(ctx: &RunContext, event: ToolEvent) {
+    let Some(tool_call) = &ctx.tool_call else {
+        tracing::debug!("an MCP tool result carried a widget outside a run; not shown");
+        return;
+    };
+    if let Err(error) = tool_call.emit(event).await {
+        tracing::debug!(error = %error, "the widget of an MCP tool result was not delivered");
+    }
 }
 
 fn content_text(block: &ContentBlock) -> String {
@@ -186,6 +236,35 @@ mod tests {
         assert_eq!(tool_output(result), ToolOutput::error("task 7 not found"));
         let empty = CallToolResult::error(Vec::new());
         assert!(tool_output(empty).is_error);
+    }
+
+    #[test]
+    fn a_widget_in_meta_becomes_an_event_and_stays_out_of_the_model_output() {
+        let mut result = CallToolResult::success(vec![ContentBlock::text("2 tasks")]);
+        let widget = json!({"type": "ListView", "children": []});
+        let mut meta = Map::new();
+        meta.insert(WIDGET_META_KEY.into(), widget.clone());
+        meta.insert(WIDGET_COPY_TEXT_META_KEY.into(), json!("- milk\n- eggs"));
+        result.meta = Some(rmcp::model::MetaObject(meta));
+        assert_eq!(
+            widget_event(&result),
+            Some(ToolEvent::new(
+                WIDGET_EVENT_KIND,
+                json!({"widget": widget, "copy_text": "- milk\n- eggs"})
+            ))
+        );
+        assert_eq!(tool_output(result), ToolOutput::text("2 tasks"));
+    }
+
+    #[test]
+    fn results_without_a_widget_or_with_a_malformed_one_emit_nothing() {
+        let plain = CallToolResult::success(vec![ContentBlock::text("ok")]);
+        assert_eq!(widget_event(&plain), None);
+        let mut malformed = CallToolResult::success(Vec::new());
+        let mut meta = Map::new();
+        meta.insert(WIDGET_META_KEY.into(), json!("<Card/>"));
+        malformed.meta = Some(rmcp::model::MetaObject(meta));
+        assert_eq!(widget_event(&malformed), None);
     }
 
     #[test]

@@ -3,12 +3,17 @@
 mod http;
 mod server;
 mod store;
+mod widget;
 
 use std::future::Future;
 
 pub use http::{HttpOptions, MCP_PATH};
 pub use server::{CRASH_EXIT_CODE, FaultInjection, TodoServer, TodoServerOptions};
 pub use store::{StatusFilter, Task, TaskStore, TaskUpdate};
+pub use widget::{
+    COMPLETE_TASK_ACTION, WIDGET_COPY_TEXT_META_KEY, WIDGET_META_KEY, task_list_text,
+    task_list_widget,
+};
 
 use rmcp::ServiceExt;
 use tokio::net::TcpListener;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::store::{StatusFilter, TaskStore, TaskUpdate};
+use crate::widget::task_list_meta;
 
 /// Exit status of a process stopped by [`FaultInjection::crash_on_tool`].
 pub const CRASH_EXIT_CODE: i32 = 86;
@@ -205,7 +206,9 @@ impl TodoServer {
             .list(&args.user_id, filter)
             .await
             .map_err(storage_error)?;
-        Ok(CallToolResult::structured(json!({ "tasks": tasks })))
+        let mut result = CallToolResult::structured(json!({ "tasks": tasks }));
+        result.meta = Some(task_list_meta(&tasks));
+        Ok(result)
     }
 
     #[tool(description = "Mark one of the user's tasks as completed.")]
@@ -221,10 +224,19 @@ impl TodoServer {
             .complete(&args.user_id, args.task_id)
             .await
             .map_err(storage_error)?;
-        Ok(match task {
-            Some(task) => CallToolResult::structured(json!({ "task": task })),
-            None => not_found(args.task_id),
-        })
+        let Some(task) = task else {
+            return Ok(not_found(args.task_id));
+        };
+        // The list after the change, as a widget: a client that completed the task from a
+        // task-list widget replaces that widget with this one.
+        let tasks = self
+            .store
+            .list(&args.user_id, StatusFilter::All)
+            .await
+            .map_err(storage_error)?;
+        let mut result = CallToolResult::structured(json!({ "task": task }));
+        result.meta = Some(task_list_meta(&tasks));
+        Ok(result)
     }
 
     #[tool(description = "Change the title and/or description of one of the user's tasks.")]

@@ -13,3 +13,4 @@ mod observability;
 mod playground;
 mod shutdown;
 mod titles_and_demo;
+mod widgets;

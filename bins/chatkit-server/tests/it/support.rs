@@ -202,6 +202,7 @@ impl TestApp {
                 "threads.list" => Some("page_threads"),
                 "items.list" => Some("page_items"),
                 "attachments.create" => Some("attachment"),
+                "threads.sync_custom_action" => Some("sync_action"),
                 "items.feedback" | "threads.delete" | "attachments.delete" => Some("empty"),
                 _ => None,
             };

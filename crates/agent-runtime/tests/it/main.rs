@@ -3,6 +3,7 @@
 mod chat_completions;
 mod responses;
 mod runner;
+mod tool_events;
 mod transport;
 
 use std::sync::Arc;

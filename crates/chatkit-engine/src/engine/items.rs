@@ -93,10 +93,23 @@ impl Engine {
         let sender = self
             .load_sender(&params.thread_id, params.item_id.as_deref(), &sctx)
             .await?;
-        self.shared
+        let thread_id = thread.id.clone();
+        let response = self
+            .shared
             .server
             .sync_action(thread, params.action, sender, ctx)
-            .await
+            .await?;
+        // The item the action changed is stored, as a `thread.item.done` or `replaced` would be:
+        // a reload shows what the client now shows.
+        if let Some(item) = &response.updated_item {
+            if item.thread_id() != thread_id {
+                return Err(EngineError::Internal(
+                    "sync_action returned an item of another thread".to_owned(),
+                ));
+            }
+            self.shared.store.save_item(&thread_id, item, &sctx).await?;
+        }
+        Ok(response)
     }
 
     /// The widget item an action was sent from, when the request names one.

@@ -8,3 +8,4 @@ mod cancel;
 mod dispatch;
 mod model_input;
 mod streaming;
+mod tools;

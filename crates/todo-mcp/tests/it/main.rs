@@ -6,3 +6,4 @@ mod faults;
 mod http;
 mod stdio;
 mod support;
+mod widgets;
