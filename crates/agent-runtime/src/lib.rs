@@ -13,7 +13,7 @@ pub mod tool;
 pub mod tool_events;
 
 pub use agent::{Agent, ToolUseBehavior};
-pub use context::{RunContext, UserInfo};
+pub use context::{RunContext, RunState, UserInfo};
 pub use error::AgentError;
 pub use function_tool::FunctionTool;
 pub use history::{answer_unanswered_tool_calls, keep_last_items};

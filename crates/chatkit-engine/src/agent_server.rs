@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use agent_runtime::{
     Agent, Message, ModelEvent, ModelRequest, ModelSettings, RunEvent, run_streamed,
 };
+use chatkit_protocol::citations::MarkerMode;
 use chatkit_protocol::{
     Action, HiddenContextItem, Order, SyncCustomActionResponse, ThreadItem, ThreadMetadata,
     ThreadStreamEvent, UserMessageItem, WidgetItem,
@@ -48,6 +49,9 @@ pub struct AgentServerConfig {
     /// The most bytes of one text attachment the model sees (see
     /// [`AttachmentContent::from_bytes`]); only used with an attachment store.
     pub max_text_attachment_bytes: usize,
+    /// What happens to the model's `[n]` citation markers that become annotations: stripped
+    /// (the default; the annotation carries the citation) or kept in the text.
+    pub citation_markers: MarkerMode,
 }
 
 impl Default for AgentServerConfig {
@@ -57,6 +61,7 @@ impl Default for AgentServerConfig {
             tool_display: ToolDisplay::default(),
             generate_titles: false,
             max_text_attachment_bytes: DEFAULT_MAX_TEXT_ATTACHMENT_BYTES,
+            citation_markers: MarkerMode::default(),
         }
     }
 }
@@ -416,7 +421,8 @@ impl ChatKitServer for AgentServer {
             let mut model_call_started: Option<Instant> = None;
             let mut tool_started: HashMap<String, Instant> = HashMap::new();
             let mut answer = String::new();
-            let mut bridge = EventBridge::new(store.as_ref(), turn.thread.snapshot(), sctx.clone(), config.tool_display);
+            let mut bridge = EventBridge::new(store.as_ref(), turn.thread.snapshot(), sctx.clone(), config.tool_display)
+                .with_citation_markers(config.citation_markers);
             let mut run = run_streamed(&agent, turn.ctx.run_context(&thread_id), input);
             while let Some(event) = run.next().await {
                 match event {

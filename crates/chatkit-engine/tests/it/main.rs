@@ -7,5 +7,6 @@ mod agent;
 mod cancel;
 mod dispatch;
 mod model_input;
+mod search;
 mod streaming;
 mod tools;
