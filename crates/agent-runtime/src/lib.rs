@@ -21,8 +21,8 @@ pub use instructions::{Instructions, InstructionsTemplate};
 pub use model::demo::DemoModel;
 pub use model::openai::{OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider, RetryConfig};
 pub use model::{
-    FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider, ModelRequest,
-    ModelSettings, ToolCall, ToolChoice, Usage, UserContent,
+    AnnotationSource, FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider,
+    ModelRequest, ModelSettings, TextAnnotation, ToolCall, ToolChoice, Usage, UserContent,
 };
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;

@@ -4,10 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use agent_runtime::{AgentError, Message, RunEvent, ToolCall, ToolOutput, UserContent};
+use agent_runtime::{
+    AgentError, AnnotationSource, Message, RunEvent, TextAnnotation, ToolCall, ToolOutput,
+    UserContent,
+};
 use chatkit_protocol::citations::{MarkerMode, find_markers};
 use chatkit_protocol::events::ThreadItemUpdate;
-use chatkit_protocol::items::{StatusIndicator, WorkflowKind, WorkflowSummary};
+use chatkit_protocol::items::{
+    FileSource, StatusIndicator, UrlSource, WorkflowKind, WorkflowSummary,
+};
 use chatkit_protocol::{
     Annotation, AssistantMessageContent, AssistantMessageItem, ClientToolCallItem,
     ClientToolCallStatus, HiddenContextItem, Source, Task, ThreadItem, ThreadMetadata,
@@ -397,8 +402,8 @@ impl<'a> EventBridge<'a> {
 
     /// The annotated content of a finished message: numbered sources cited by `[n]` markers are
     /// annotated where the marker stands (the marker stripped or kept), sources recorded without
-    /// numbers at the end of the text.
-    fn cite(&mut self, text: &str) -> AssistantMessageContent {
+    /// numbers at the end of the text; the provider's own citations where it placed them.
+    fn cite(&mut self, text: &str, provided: &[TextAnnotation]) -> AssistantMessageContent {
         let mut unnumbered = Vec::new();
         for recorded in self.output.take_recorded_sources() {
             match recorded.number {
@@ -421,8 +426,14 @@ impl<'a> EventBridge<'a> {
             .filter_map(|marker| Some((self.citable.get(&marker.number)?.clone(), marker.index)));
         // Tools cannot know where in the text the model uses unnumbered sources: the end.
         let appended = unnumbered.into_iter().map(|source| (source, end));
+        // The provider's indices are into the text it sent, which has no markers of ours (a
+        // provider that cites does so with annotations, not with `[n]`).
+        let from_provider = provided.iter().filter_map(|annotation| {
+            Some((provider_source(annotation)?, annotation.index.min(end)))
+        });
         content.annotations = cited
             .chain(appended)
+            .chain(from_provider)
             .map(|(source, index)| Annotation {
                 kind: Default::default(),
                 source,
@@ -561,9 +572,13 @@ impl<'a> EventBridge<'a> {
                     });
                 }
             }
-            RunEvent::MessageDone { message_id, text } => {
+            RunEvent::MessageDone {
+                message_id,
+                text,
+                annotations,
+            } => {
                 if let Some(mut item) = self.messages.remove(&message_id) {
-                    let content = self.cite(&text);
+                    let content = self.cite(&text, &annotations);
                     for (position, annotation) in content.annotations.iter().enumerate() {
                         out.push(ThreadStreamEvent::ThreadItemUpdated {
                             item_id: item.id.clone(),
@@ -778,6 +793,34 @@ impl<'a> EventBridge<'a> {
             _ => {}
         }
         out
+    }
+}
+
+/// The ChatKit source of a provider's citation: a URL source for a web page, a file source for a
+/// file (titled by its name, the only title the provider gives).
+fn provider_source(annotation: &TextAnnotation) -> Option<Source> {
+    match &annotation.source {
+        AnnotationSource::Url { url, title } => Some(Source::Url(UrlSource {
+            title: if title.is_empty() {
+                url.clone()
+            } else {
+                title.clone()
+            },
+            description: None,
+            timestamp: None,
+            group: None,
+            url: url.clone(),
+            attribution: None,
+        })),
+        AnnotationSource::File { filename, .. } => Some(Source::File(FileSource {
+            title: filename.clone(),
+            description: None,
+            timestamp: None,
+            group: None,
+            filename: filename.clone(),
+        })),
+        #[allow(unreachable_patterns)]
+        _ => None,
     }
 }
 

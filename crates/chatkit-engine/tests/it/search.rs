@@ -242,3 +242,66 @@ async fn kept_markers_stay_in_the_text_and_the_annotation_follows_them() {
     // [9] names no passage: it stays as text and cites nothing.
     assert_eq!(indices, [&json!(18), &json!(30)]);
 }
+
+#[tokio::test]
+async fn responses_api_citations_become_annotations_and_are_stored_as_sent() {
+    let model = FakeOpenAi::start().await;
+    let mut config = OpenAiConfig::new(model.base_url(), "fake-model");
+    config.retry = RetryConfig {
+        max_retries: 0,
+        ..RetryConfig::default()
+    };
+    let provider = agent_runtime::OpenAiResponsesProvider::new(config).expect("provider");
+    let agent = Agent::new("assistant", Arc::new(provider));
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let server = AgentServer::new(agent, AgentServerConfig::default());
+    let engine = Engine::new(store, Arc::new(server), EngineConfig::default());
+    let text = "Rust 1.85 is out. See the notes file.";
+    model.push_turn(
+        ScriptedTurn::text(text)
+            .with_annotation(
+                json!({"type": "url_citation", "start_index": 0, "end_index": 16,
+                "url": "https://blog.rust-lang.test/1.85", "title": "Rust 1.85"}),
+            )
+            .with_annotation(json!({"type": "file_citation", "index": 36,
+                "file_id": "file-abc", "filename": "notes.md"}))
+            // Nothing a user can open: skipped.
+            .with_annotation(json!({"type": "file_path", "index": 3, "file_id": "file-x"})),
+    );
+    let events = run(&engine, create("What is new in Rust?")).await;
+    let expected = json!([
+        {"type": "annotation", "index": 16, "source": {"type": "url", "title": "Rust 1.85",
+            "url": "https://blog.rust-lang.test/1.85"}},
+        {"type": "annotation", "index": 36, "source": {"type": "file", "title": "notes.md",
+            "filename": "notes.md"}},
+    ]);
+    let streamed: Vec<Value> = updates(&events, "assistant_message.content_part.annotation_added")
+        .iter()
+        .map(|event| event["update"]["annotation"].clone())
+        .collect();
+    assert_eq!(Value::Array(streamed), expected);
+    let content = &events.last().expect("an answer")["item"]["content"][0];
+    assert_eq!(content["text"], text);
+    assert_eq!(content["annotations"], expected);
+
+    let thread = events[0]["thread"]["id"].as_str().expect("thread id");
+    let request = json!({"type": "threads.get_by_id", "params": {"thread_id": thread}});
+    let got = match engine
+        .process(request.to_string().as_bytes(), user("alice"))
+        .await
+        .expect("reads")
+    {
+        chatkit_engine::Response::Json(bytes) => {
+            serde_json::from_slice::<Value>(&bytes).expect("json")
+        }
+        chatkit_engine::Response::Stream(_) => panic!("expected JSON"),
+    };
+    let stored = got["items"]["data"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|item| item["type"] == "assistant_message")
+        .expect("the answer is stored")
+        .clone();
+    assert_eq!(stored["content"][0], *content);
+}
