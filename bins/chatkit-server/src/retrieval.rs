@@ -294,3 +294,60 @@ pub async fn search_tool(
     );
     Ok(Arc::new(ChatKitSearchTool::new(tool)))
 }
+
+/// `chatkit-server index PATH...`: updates the embedded index of `[retrieval]` (defaults when
+/// absent) with `paths` (or the configured folders), with a progress bar on the terminal and a
+/// summary line.
+pub async fn index_command(settings: &Settings, paths: &[PathBuf]) -> anyhow::Result<()> {
+    let retrieval = settings.retrieval.clone().unwrap_or_default();
+    let folders = if paths.is_empty() {
+        retrieval.source_folders()
+    } else {
+        paths.iter().map(SourceFolder::new).collect()
+    };
+    if folders.is_empty() {
+        bail!(
+            "nothing to index: name folders (`chatkit-server index docs`) or configure [[retrieval.sources]]"
+        );
+    }
+    let index = retrieval.open_index(settings)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files · {msg} · {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let report = {
+        let bar = bar.clone();
+        update_index(&index, &folders, &mut move |progress: &IndexProgress| {
+            bar.set_length(progress.files_total as u64);
+            bar.set_position(progress.files_done as u64);
+            let seconds = started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{} chunks · {:.1} MB/s",
+                progress.chunks_written,
+                progress.bytes_indexed as f64 / 1e6 / seconds
+            ));
+        })
+        .await
+    };
+    bar.finish_and_clear();
+    let report = report?;
+    for skipped in &report.skipped {
+        eprintln!("skipped {}: {}", skipped.key, skipped.reason);
+    }
+    let seconds = report.duration.as_secs_f64().max(0.001);
+    println!(
+        "indexed {} files ({} unchanged, {} removed, {} skipped): {} chunks written, {} in the index, {:.1} MB/s, {:.0} chunks/s, {:.2}s",
+        report.files_indexed,
+        report.files_unchanged,
+        report.files_removed,
+        report.skipped.len(),
+        report.chunks_written,
+        report.chunks_total,
+        report.bytes_indexed as f64 / 1e6 / seconds,
+        report.chunks_written as f64 / seconds,
+        seconds,
+    );
+    Ok(())
+}

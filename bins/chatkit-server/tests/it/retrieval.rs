@@ -135,3 +135,56 @@ fn check_config_rejects_retrieval_with_nothing_to_search() {
     let error = settings.validate().expect_err("unknown marker mode");
     assert!(error.to_string().contains("citation_markers"), "{error}");
 }
+
+#[test]
+fn the_index_command_builds_the_index_then_only_reads_what_changed() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    std::fs::write(docs.path().join("auth.md"), AUTH_DOC).expect("writes");
+    std::fs::write(docs.path().join("limits.md"), LIMITS_DOC).expect("writes");
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = data.path().join("chatkit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[retrieval]\nindex_dir = \"{}\"\n[[retrieval.sources]]\npath = \"{}\"\n",
+            data.path().join("chatkit.db").display(),
+            data.path().join("index").display(),
+            docs.path().display()
+        ),
+    )
+    .expect("writes");
+    let index = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+            .arg("--config")
+            .arg(&config)
+            .arg("index")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The summary line (logs may share stdout).
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .lines()
+            .find(|line| line.starts_with("indexed "))
+            .expect("a summary line")
+            .to_owned()
+    };
+    let first = index();
+    assert!(first.starts_with("indexed 2 files (0 unchanged"), "{first}");
+    std::fs::write(
+        docs.path().join("limits.md"),
+        "# Rate limits\n\nThirty a minute.\n",
+    )
+    .expect("writes");
+    let second = index();
+    assert!(
+        second.starts_with("indexed 1 files (1 unchanged"),
+        "{second}"
+    );
+}
