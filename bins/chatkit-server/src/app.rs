@@ -256,6 +256,10 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
             ..RuntimeModelSettings::default()
         });
 
+    if let Some(retrieval) = &settings.retrieval {
+        agent = agent.with_tool(crate::retrieval::search_tool(settings, retrieval).await?);
+    }
+
     let mcp_is_demo = settings.mcp_servers.is_empty();
     let mcp_servers = if mcp_is_demo {
         demo_tools(settings)?.into_iter().collect()
@@ -288,6 +292,11 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
             },
             generate_titles: settings.generate_titles(),
             allowed_models: settings.model.allowed_models.clone(),
+            citation_markers: settings
+                .retrieval
+                .as_ref()
+                .map(crate::retrieval::RetrievalSettings::markers)
+                .unwrap_or_default(),
             ..AgentServerConfig::default()
         },
     )

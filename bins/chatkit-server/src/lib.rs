@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod app;
 pub mod http;
+pub mod retrieval;
 pub mod settings;
 pub mod telemetry;
 

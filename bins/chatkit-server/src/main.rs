@@ -32,6 +32,11 @@ enum Command {
     CheckConfig,
     /// Apply database migrations and exit.
     Migrate,
+    /// Build or update the search index of `[retrieval]` (only changed files are read again).
+    Index {
+        /// Folders to index; without any, `[[retrieval.sources]]`.
+        paths: Vec<PathBuf>,
+    },
     /// Run the bundled todo MCP server over stdio (the demo's tool source).
     TodoMcp {
         /// SQLite file for the tasks.
@@ -88,6 +93,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             chatkit_server::app::authenticator(&settings)?;
             println!("configuration is valid: {}", settings.describe());
             Ok(())
+        }
+        Command::Index { paths } => {
+            let settings = load(&cli)?;
+            chatkit_server::retrieval::index_command(&settings, paths).await
         }
         Command::Migrate => {
             let mut settings = load(&cli)?;

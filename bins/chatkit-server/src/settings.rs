@@ -37,6 +37,8 @@ pub struct Settings {
     pub transcription: TranscriptionSettings,
     /// Widget action types handled without code (`[[actions]]`).
     pub actions: Vec<ActionSettings>,
+    /// A search tool over your content (`[retrieval]`); none when absent.
+    pub retrieval: Option<crate::retrieval::RetrievalSettings>,
 }
 
 /// A widget action type the server answers by configuration: it calls a tool with the action's
@@ -904,6 +906,9 @@ impl Settings {
             && self.model.api_key.is_none()
         {
             bail!("model.provider needs model.api_key (OPENAI_API_KEY) or model.base_url");
+        }
+        if let Some(retrieval) = &self.retrieval {
+            retrieval.validate()?;
         }
         Ok(())
     }

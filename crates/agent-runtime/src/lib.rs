@@ -14,7 +14,7 @@ pub mod tool_events;
 pub mod transcription;
 
 pub use agent::{Agent, ToolUseBehavior};
-pub use context::{RunContext, UserInfo};
+pub use context::{RunContext, RunState, UserInfo};
 pub use error::AgentError;
 pub use function_tool::FunctionTool;
 pub use history::{answer_unanswered_tool_calls, keep_last_items};
@@ -22,8 +22,8 @@ pub use instructions::{Instructions, InstructionsTemplate};
 pub use model::demo::DemoModel;
 pub use model::openai::{OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider, RetryConfig};
 pub use model::{
-    FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider, ModelRequest,
-    ModelSettings, ToolCall, ToolChoice, Usage, UserContent,
+    AnnotationSource, FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider,
+    ModelRequest, ModelSettings, TextAnnotation, ToolCall, ToolChoice, Usage, UserContent,
 };
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;

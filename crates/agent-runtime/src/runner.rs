@@ -14,7 +14,9 @@ use crate::agent::{Agent, ToolUseBehavior};
 use crate::context::RunContext;
 use crate::error::AgentError;
 use crate::history::{answer_unanswered_tool_calls, keep_last_items};
-use crate::model::{FinishReason, Message, ModelEvent, ModelRequest, ToolCall, ToolChoice, Usage};
+use crate::model::{
+    FinishReason, Message, ModelEvent, ModelRequest, TextAnnotation, ToolCall, ToolChoice, Usage,
+};
 use crate::tool::{DynTool, ToolOutput};
 use crate::tool_events::{CallState, Emitted, TOOL_EVENT_BUFFER, ToolCallContext, ToolEvent};
 use tokio::sync::mpsc;
@@ -86,6 +88,8 @@ pub enum RunEvent {
         message_id: String,
         /// The full text.
         text: String,
+        /// The citations the provider attached to the text, in the order it sent them.
+        annotations: Vec<TextAnnotation>,
     },
     /// The model starts sharing its reasoning.
     ReasoningStarted {
@@ -204,6 +208,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 }
             };
             let mut text = String::new();
+            let mut annotations: Vec<TextAnnotation> = Vec::new();
             let mut message_id: Option<String> = None;
             let mut reasoning = String::new();
             let mut reasoning_id: Option<String> = None;
@@ -249,6 +254,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                         text.push_str(&delta);
                         yield Ok(RunEvent::TextDelta { message_id: id, delta });
                     }
+                    ModelEvent::Annotation(annotation) => annotations.push(annotation),
                     ModelEvent::ToolCall(call) => calls.push(call),
                     // Reported after the message is done: usage describes the whole turn.
                     ModelEvent::Usage(usage) => turn_usage = Some(usage),
@@ -269,7 +275,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 yield Ok(RunEvent::ReasoningDone { reasoning_id: id, text: std::mem::take(&mut reasoning) });
             }
             if let Some(id) = message_id.take() {
-                yield Ok(RunEvent::MessageDone { message_id: id, text: text.clone() });
+                yield Ok(RunEvent::MessageDone { message_id: id, text: text.clone(), annotations: std::mem::take(&mut annotations) });
             }
             if let Some(usage) = turn_usage {
                 usage_total.add(&usage);

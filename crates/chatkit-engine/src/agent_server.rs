@@ -9,6 +9,7 @@ use agent_runtime::{
     ToolChoice, Transcriber, run_streamed,
 };
 use async_trait::async_trait;
+use chatkit_protocol::citations::MarkerMode;
 use chatkit_protocol::items::InferenceOptions;
 use chatkit_protocol::{
     Action, HiddenContextItem, Order, SyncCustomActionResponse, ThreadItem, ThreadMetadata,
@@ -55,6 +56,9 @@ pub struct AgentServerConfig {
     /// a model not listed here is refused with 400 before its response starts; empty (the
     /// default) refuses every pick, since the operator pays for the models.
     pub allowed_models: Vec<String>,
+    /// What happens to the model's `[n]` citation markers that become annotations: stripped
+    /// (the default; the annotation carries the citation) or kept in the text.
+    pub citation_markers: MarkerMode,
 }
 
 impl Default for AgentServerConfig {
@@ -65,6 +69,7 @@ impl Default for AgentServerConfig {
             generate_titles: false,
             max_text_attachment_bytes: DEFAULT_MAX_TEXT_ATTACHMENT_BYTES,
             allowed_models: Vec::new(),
+            citation_markers: MarkerMode::default(),
         }
     }
 }
@@ -612,7 +617,8 @@ impl ChatKitServer for AgentServer {
             let mut model_call_started: Option<Instant> = None;
             let mut tool_started: HashMap<String, Instant> = HashMap::new();
             let mut answer = String::new();
-            let mut bridge = EventBridge::new(store.as_ref(), turn.thread.snapshot(), sctx.clone(), config.tool_display);
+            let mut bridge = EventBridge::new(store.as_ref(), turn.thread.snapshot(), sctx.clone(), config.tool_display)
+                .with_citation_markers(config.citation_markers);
             let mut run = run_streamed(&agent, turn.ctx.run_context(&thread_id), input);
             while let Some(event) = run.next().await {
                 match event {

@@ -1,16 +1,19 @@
 //! The bridge from the agent runtime to ChatKit: thread items become model input, and run events
 //! become ChatKit events, as the reference's `stream_agent_response` does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use agent_runtime::{AgentError, RunEvent, ToolCall, ToolOutput};
+use agent_runtime::{AgentError, AnnotationSource, RunEvent, TextAnnotation, ToolCall, ToolOutput};
+use chatkit_protocol::citations::{MarkerMode, find_markers};
 use chatkit_protocol::events::ThreadItemUpdate;
-use chatkit_protocol::items::{StatusIndicator, WorkflowKind, WorkflowSummary};
+use chatkit_protocol::items::{
+    FileSource, StatusIndicator, UrlSource, WorkflowKind, WorkflowSummary,
+};
 use chatkit_protocol::{
     Annotation, AssistantMessageContent, AssistantMessageItem, ClientToolCallItem,
-    ClientToolCallStatus, HiddenContextItem, Task, ThreadItem, ThreadMetadata, ThreadStreamEvent,
-    Workflow, WorkflowItem,
+    ClientToolCallStatus, HiddenContextItem, Source, Task, ThreadItem, ThreadMetadata,
+    ThreadStreamEvent, Workflow, WorkflowItem,
 };
 use chatkit_store::{ItemIdKind, Store, StoreContext};
 use serde_json::{Map, Value, json};
@@ -213,6 +216,11 @@ pub struct EventBridge<'a> {
     output: ChatKitOutput<'a>,
     /// Hidden records of finished tool calls, by call id, until the turn's tools are done.
     held_records: Vec<(String, ThreadStreamEvent)>,
+    /// What happens to the `[n]` markers that become annotations.
+    markers: MarkerMode,
+    /// The numbered sources of the whole response, by number: a later message may cite what an
+    /// earlier search found.
+    citable: BTreeMap<usize, Source>,
 }
 
 struct OpenWorkflow {
@@ -248,7 +256,58 @@ impl<'a> EventBridge<'a> {
             tool_tasks: HashMap::new(),
             output,
             held_records: Vec::new(),
+            markers: MarkerMode::default(),
+            citable: BTreeMap::new(),
         }
+    }
+
+    /// Sets what happens to the `[n]` markers that become annotations (stripped by default).
+    pub fn with_citation_markers(mut self, markers: MarkerMode) -> Self {
+        self.markers = markers;
+        self
+    }
+
+    /// The annotated content of a finished message: numbered sources cited by `[n]` markers are
+    /// annotated where the marker stands (the marker stripped or kept), sources recorded without
+    /// numbers at the end of the text; the provider's own citations where it placed them.
+    fn cite(&mut self, text: &str, provided: &[TextAnnotation]) -> AssistantMessageContent {
+        let mut unnumbered = Vec::new();
+        for recorded in self.output.take_recorded_sources() {
+            match recorded.number {
+                Some(number) => {
+                    self.citable.insert(number, recorded.source);
+                }
+                None => unnumbered.push(recorded.source),
+            }
+        }
+        let marked = find_markers(
+            text,
+            |number| self.citable.contains_key(&number),
+            self.markers,
+        );
+        let end = marked.text.chars().count();
+        let mut content = AssistantMessageContent::text(marked.text);
+        let cited = marked
+            .markers
+            .iter()
+            .filter_map(|marker| Some((self.citable.get(&marker.number)?.clone(), marker.index)));
+        // Tools cannot know where in the text the model uses unnumbered sources: the end.
+        let appended = unnumbered.into_iter().map(|source| (source, end));
+        // The provider's indices are into the text it sent, which has no markers of ours (a
+        // provider that cites does so with annotations, not with `[n]`).
+        let from_provider = provided.iter().filter_map(|annotation| {
+            Some((provider_source(annotation)?, annotation.index.min(end)))
+        });
+        content.annotations = cited
+            .chain(appended)
+            .chain(from_provider)
+            .map(|(source, index)| Annotation {
+                kind: Default::default(),
+                source,
+                index: Some(i64::try_from(index).unwrap_or(i64::MAX)),
+            })
+            .collect();
+        content
     }
 
     fn new_id(&self, kind: ItemIdKind) -> String {
@@ -380,18 +439,14 @@ impl<'a> EventBridge<'a> {
                     });
                 }
             }
-            RunEvent::MessageDone { message_id, text } => {
+            RunEvent::MessageDone {
+                message_id,
+                text,
+                annotations,
+            } => {
                 if let Some(mut item) = self.messages.remove(&message_id) {
-                    let mut content = AssistantMessageContent::text(text);
-                    // Sources the tools recorded are this answer's citations, placed at its end
-                    // (the tools cannot know where in the text the model uses them).
-                    let end = content.text.chars().count() as i64;
-                    for (position, source) in self.output.take_sources().into_iter().enumerate() {
-                        let annotation = Annotation {
-                            kind: Default::default(),
-                            source,
-                            index: Some(end),
-                        };
+                    let content = self.cite(&text, &annotations);
+                    for (position, annotation) in content.annotations.iter().enumerate() {
                         out.push(ThreadStreamEvent::ThreadItemUpdated {
                             item_id: item.id.clone(),
                             update: ThreadItemUpdate::AssistantMessageContentPartAnnotationAdded {
@@ -400,7 +455,6 @@ impl<'a> EventBridge<'a> {
                                 annotation: annotation.clone(),
                             },
                         });
-                        content.annotations.push(annotation);
                     }
                     out.push(ThreadStreamEvent::ThreadItemUpdated {
                         item_id: item.id.clone(),
@@ -609,6 +663,34 @@ impl<'a> EventBridge<'a> {
             _ => {}
         }
         out
+    }
+}
+
+/// The ChatKit source of a provider's citation: a URL source for a web page, a file source for a
+/// file (titled by its name, the only title the provider gives).
+fn provider_source(annotation: &TextAnnotation) -> Option<Source> {
+    match &annotation.source {
+        AnnotationSource::Url { url, title } => Some(Source::Url(UrlSource {
+            title: if title.is_empty() {
+                url.clone()
+            } else {
+                title.clone()
+            },
+            description: None,
+            timestamp: None,
+            group: None,
+            url: url.clone(),
+            attribution: None,
+        })),
+        AnnotationSource::File { filename, .. } => Some(Source::File(FileSource {
+            title: filename.clone(),
+            description: None,
+            timestamp: None,
+            group: None,
+            filename: filename.clone(),
+        })),
+        #[allow(unreachable_patterns)]
+        _ => None,
     }
 }
 

@@ -45,6 +45,7 @@ impl RequestContext {
             metadata: self.metadata.clone(),
             thread_id: Some(thread_id.to_owned()),
             tool_call: None,
+            run_state: Default::default(),
         }
     }
 }

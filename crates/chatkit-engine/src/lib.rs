@@ -10,6 +10,8 @@ mod error;
 mod locks;
 pub mod mime;
 mod pipeline;
+#[cfg(feature = "retrieval")]
+pub mod search;
 mod server;
 mod shared;
 mod stream;
@@ -30,10 +32,12 @@ pub use engine::{
     PendingUpload, Response,
 };
 pub use error::EngineError;
+#[cfg(feature = "retrieval")]
+pub use search::ChatKitSearchTool;
 pub use server::{
     AudioInput, CANCELLED_NOTE, ChatKitServer, EventStream, Turn, save_cancelled_partial,
 };
 pub use shared::{CancelPolicy, EngineConfig};
 pub use stream::EventReceiver;
 pub use tool_context::ChatKitToolContext;
-pub use tool_output::{ChatKitCommand, ChatKitOutput};
+pub use tool_output::{ChatKitCommand, ChatKitOutput, RecordedSource};

@@ -141,9 +141,33 @@ impl ChatKitToolContext {
         .await
     }
 
-    /// Records sources that the next answer cites.
+    /// Records sources that the next answer cites; they are annotated at the end of the answer.
     pub async fn add_sources(&self, sources: Vec<Source>) -> Result<(), AgentError> {
-        self.send(ChatKitCommand::Sources { sources }).await
+        self.send(ChatKitCommand::Sources {
+            sources,
+            first_number: None,
+        })
+        .await
+    }
+
+    /// Records sources the model was given numbered from `first_number` (`[n]`): the answer's
+    /// markers naming them become annotations where they stand.
+    pub async fn add_numbered_sources(
+        &self,
+        sources: Vec<Source>,
+        first_number: usize,
+    ) -> Result<(), AgentError> {
+        self.send(ChatKitCommand::Sources {
+            sources,
+            first_number: Some(first_number),
+        })
+        .await
+    }
+
+    /// Replaces the task this call added last to the open workflow (for example a search task
+    /// that now shows what it found).
+    pub async fn update_last_task(&self, task: Task) -> Result<(), AgentError> {
+        self.send(ChatKitCommand::UpdateLastTask { task }).await
     }
 
     /// Ends the turn with a call the browser executes (`ctx.client_tool_call = ...`). The model

@@ -118,12 +118,24 @@ pub enum ChatKitCommand {
         #[serde(default)]
         data: Map<String, Value>,
     },
+    /// Replaces the task this producer added last (a search shows its query while it runs and
+    /// its sources when done, without knowing where its task landed in the workflow).
+    #[serde(rename = "chatkit.workflow.task.update_last")]
+    UpdateLastTask {
+        /// The task's new state.
+        task: Task,
+    },
     /// Sources the answer draws on: they become the citations (annotations) of the next
     /// assistant message.
     #[serde(rename = "chatkit.sources")]
     Sources {
         /// The sources, in citation order.
         sources: Vec<Source>,
+        /// The number the model was told to cite the first source by (`[n]`); the others follow
+        /// in order. With a number, an answer's markers become annotations where they stand;
+        /// without one, the sources are annotated at the end of the answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_number: Option<usize>,
     },
 }
 
@@ -190,7 +202,18 @@ pub struct ChatKitOutput<'a> {
     new_id: Box<dyn Fn(ItemIdKind) -> String + Send + Sync + 'a>,
     workflow: Option<OpenWorkflow>,
     widgets: HashMap<(String, String), OpenWidget>,
-    sources: Vec<Source>,
+    sources: Vec<RecordedSource>,
+    /// The index of the task each producer added last, in the open workflow.
+    last_tasks: HashMap<String, usize>,
+}
+
+/// A source a producer recorded for the next answer's citations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedSource {
+    /// The source.
+    pub source: Source,
+    /// The citation number the model knows it by, when the producer numbered it.
+    pub number: Option<usize>,
 }
 
 impl std::fmt::Debug for ChatKitOutput<'_> {
@@ -218,6 +241,7 @@ impl<'a> ChatKitOutput<'a> {
             workflow: None,
             widgets: HashMap::new(),
             sources: Vec::new(),
+            last_tasks: HashMap::new(),
         }
     }
 
@@ -344,6 +368,8 @@ impl<'a> ChatKitOutput<'a> {
                     announced: false,
                 });
                 open.item.workflow.tasks.push(task.clone());
+                self.last_tasks
+                    .insert(scope.to_owned(), open.item.workflow.tasks.len() - 1);
                 if open.announced {
                     out.push(ThreadStreamEvent::ThreadItemUpdated {
                         item_id: open.item.id.clone(),
@@ -391,7 +417,29 @@ impl<'a> ChatKitOutput<'a> {
             ChatKitCommand::ClientEffect { name, data } => {
                 out.push(ThreadStreamEvent::ClientEffect { name, data });
             }
-            ChatKitCommand::Sources { sources } => self.sources.extend(sources),
+            ChatKitCommand::UpdateLastTask { task } => {
+                let Some(task_index) = self.last_tasks.get(scope).copied() else {
+                    return Err(EngineError::BadRequest(
+                        "this producer added no task to the open workflow".to_owned(),
+                    ));
+                };
+                return self.apply(
+                    scope,
+                    ChatKitCommand::UpdateWorkflowTask { task, task_index },
+                );
+            }
+            ChatKitCommand::Sources {
+                sources,
+                first_number,
+            } => {
+                self.sources
+                    .extend(sources.into_iter().enumerate().map(|(offset, source)| {
+                        RecordedSource {
+                            source,
+                            number: first_number.map(|first| first + offset),
+                        }
+                    }))
+            }
         }
         Ok(out)
     }
@@ -440,6 +488,14 @@ impl<'a> ChatKitOutput<'a> {
 
     /// The sources recorded so far, for the next assistant message's annotations.
     pub fn take_sources(&mut self) -> Vec<Source> {
+        self.take_recorded_sources()
+            .into_iter()
+            .map(|recorded| recorded.source)
+            .collect()
+    }
+
+    /// The sources recorded so far with their citation numbers.
+    pub fn take_recorded_sources(&mut self) -> Vec<RecordedSource> {
         std::mem::take(&mut self.sources)
     }
 
@@ -459,6 +515,8 @@ impl<'a> ChatKitOutput<'a> {
         expanded: bool,
         out: &mut Vec<ThreadStreamEvent>,
     ) {
+        // Task positions belong to the workflow that ends here.
+        self.last_tasks.clear();
         let Some(mut open) = self.workflow.take() else {
             return;
         };
@@ -872,7 +930,8 @@ mod tests {
                 .apply(
                     "call_1",
                     ChatKitCommand::Sources {
-                        sources: vec![source.clone()]
+                        sources: vec![source.clone()],
+                        first_number: None,
                     }
                 )
                 .expect("applies")

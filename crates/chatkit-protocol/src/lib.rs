@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod attachments;
+pub mod citations;
 mod error;
 pub mod events;
 pub mod items;

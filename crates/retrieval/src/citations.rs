@@ -5,15 +5,7 @@ use chatkit_protocol::items::{Annotation, AnnotationTag, FileSource, Source, Url
 
 use crate::{Passage, PassageSource, SourceLocation};
 
-/// What happens to a marker in the text shown to the user.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum MarkerMode {
-    /// Remove the marker (and the spaces before it); the annotation carries the citation.
-    #[default]
-    Strip,
-    /// Leave the marker in the text.
-    Keep,
-}
+pub use chatkit_protocol::citations::MarkerMode;
 
 /// One cited number at one place in the text.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,88 +68,30 @@ pub fn annotation_source(source: &PassageSource) -> Source {
     }
 }
 
-/// Parses a marker starting at `chars[start]` (a `[`): the numbers and the index after `]`.
-fn parse_marker(chars: &[char], start: usize) -> Option<(Vec<usize>, usize)> {
-    let mut numbers = Vec::new();
-    let mut index = start + 1;
-    loop {
-        let digits_start = index;
-        while index < chars.len() && chars[index].is_ascii_digit() && index - digits_start < 3 {
-            index += 1;
-        }
-        if index == digits_start {
-            return None;
-        }
-        let number: String = chars[digits_start..index].iter().collect();
-        numbers.push(number.parse().ok()?);
-        match chars.get(index) {
-            Some(']') => break,
-            Some(',') => {
-                index += 1;
-                while chars.get(index) == Some(&' ') {
-                    index += 1;
-                }
-            }
-            _ => return None,
-        }
-    }
-    let end = index + 1;
-    // `[1](https://...)` is a Markdown link and `[1]: ...` a link definition, not citations.
-    if matches!(chars.get(end), Some('(' | ':')) {
-        return None;
-    }
-    Some((numbers, end))
-}
-
 /// Finds the citation markers in `text` that name one of `passages` (marker `n` is
 /// `passages[n - 1]`), and returns the text with the markers stripped or kept, and each citation
 /// with its position in that text.
 ///
 /// Markers naming a number with no passage, markers inside code (between backticks) and
-/// Markdown links are left as they are and cite nothing.
+/// Markdown links are left as they are and cite nothing (the convention is
+/// [`chatkit_protocol::citations::find_markers`]'s).
 pub fn map_citations(text: &str, passages: &[Passage], mode: MarkerMode) -> CitedText {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out: Vec<char> = Vec::with_capacity(chars.len());
-    let mut citations = Vec::new();
-    let mut in_code = false;
-    let mut index = 0;
-    while index < chars.len() {
-        let c = chars[index];
-        if c == '`' {
-            in_code = !in_code;
-        }
-        if c == '['
-            && !in_code
-            && let Some((numbers, end)) = parse_marker(&chars, index)
-            && numbers
-                .iter()
-                .all(|number| (1..=passages.len()).contains(number))
-        {
-            match mode {
-                MarkerMode::Strip => {
-                    // "answer [1]." reads "answer." without the marker, not "answer ."
-                    while out.last() == Some(&' ') {
-                        out.pop();
-                    }
-                }
-                MarkerMode::Keep => out.extend_from_slice(&chars[index..end]),
-            }
-            for number in numbers {
-                citations.push(Citation {
-                    number,
-                    index: out.len(),
-                    passage: passages[number - 1].clone(),
-                });
-            }
-            index = end;
-            continue;
-        }
-        out.push(c);
-        index += 1;
-    }
+    let marked = chatkit_protocol::citations::find_markers(
+        text,
+        |number| (1..=passages.len()).contains(&number),
+        mode,
+    );
     CitedText {
-        text: out.into_iter().collect(),
-        citations,
+        text: marked.text,
+        citations: marked
+            .markers
+            .into_iter()
+            .map(|marker| Citation {
+                number: marker.number,
+                index: marker.index,
+                passage: passages[marker.number - 1].clone(),
+            })
+            .collect(),
     }
 }
 

@@ -24,7 +24,9 @@ pub use error::RetrievalError;
 pub use http::{FieldMapping, HttpRetriever, HttpRetrieverConfig};
 pub use memory::MemoryRetriever;
 pub use retriever::{DynRetriever, Retriever};
-pub use tool::{GrantsFn, SearchResult, SearchTool, SearchToolConfig, failure_message};
+pub use tool::{
+    GrantsFn, SearchResult, SearchTool, SearchToolConfig, failure_message, reserve_citation_numbers,
+};
 pub use types::{
     Access, Filters, MAX_K, PageContext, Passage, PassageSource, Query, SourceLocation, Visibility,
     page_key,

@@ -178,6 +178,21 @@ impl SearchTool {
     }
 }
 
+/// The next free citation number of a run (0 before the first search, read as 1).
+#[derive(Debug, Default)]
+struct NextCitationNumber(usize);
+
+/// Reserves `count` citation numbers in the run `ctx` belongs to and returns the first: the
+/// first search of a run numbers its passages from 1, the next one after the last number the
+/// first used, so that `[n]` names one passage however many searches the answer draws on.
+pub fn reserve_citation_numbers(ctx: &RunContext, count: usize) -> usize {
+    ctx.run_state.with(|next: &mut NextCitationNumber| {
+        let first = next.0.max(1);
+        next.0 = first + count;
+        first
+    })
+}
+
 /// Reads the page context from the metadata value: a string is the URL; an object may carry
 /// `url` (or `path`) and `title`.
 fn page_context(value: Option<&Value>) -> Option<PageContext> {
@@ -230,7 +245,10 @@ impl Tool for SearchTool {
 
     async fn call(&self, ctx: &RunContext, arguments: Value) -> Result<ToolOutput, ToolError> {
         match self.search(ctx, &arguments).await? {
-            Ok(result) => Ok(ToolOutput::text(result.render_for_model(1))),
+            Ok(result) => {
+                let first_number = reserve_citation_numbers(ctx, result.passages.len());
+                Ok(ToolOutput::text(result.render_for_model(first_number)))
+            }
             Err(error) => {
                 tracing::warn!(tool.name = %self.config.name, error.kind = %error, "search failed");
                 Ok(ToolOutput::error(failure_message(&error)))

@@ -11,6 +11,7 @@ mod legacy_chat;
 mod multi_instance;
 mod observability;
 mod playground;
+mod retrieval;
 mod shutdown;
 mod slow_client;
 mod titles_and_demo;

@@ -212,6 +212,37 @@ pub enum FinishReason {
     Other(String),
 }
 
+/// A citation a provider attached to the answer text (the Responses API's `url_citation` and
+/// `file_citation` annotations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextAnnotation {
+    /// Where the citation sits in the answer text, in characters: the end of the cited span
+    /// (`end_index`) for a URL, the position (`index`) for a file.
+    pub index: usize,
+    /// What is cited.
+    pub source: AnnotationSource,
+}
+
+/// What a [`TextAnnotation`] cites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AnnotationSource {
+    /// A web page.
+    Url {
+        /// The page's URL.
+        url: String,
+        /// Its title.
+        title: String,
+    },
+    /// A file the provider searched.
+    File {
+        /// The provider's file id.
+        file_id: String,
+        /// The file's name.
+        filename: String,
+    },
+}
+
 /// One event of a streamed model answer.
 ///
 /// Contract for providers: every tool call is reported exactly once as an assembled
@@ -223,6 +254,8 @@ pub enum FinishReason {
 pub enum ModelEvent {
     /// A piece of answer text.
     TextDelta(String),
+    /// A citation on the answer text.
+    Annotation(TextAnnotation),
     /// A piece of the model's reasoning (or reasoning summary), where the provider shares it.
     ReasoningDelta(String),
     /// Progress on a tool call that is still being generated.

@@ -120,7 +120,8 @@ async fn a_plain_answer_streams_message_events_in_order() {
                 },
                 RunEvent::MessageDone {
                     message_id: msg,
-                    text: "Hi Ada".into()
+                    text: "Hi Ada".into(),
+                    annotations: Vec::new(),
                 },
                 RunEvent::Usage(agent_runtime::Usage {
                     input_tokens: 5,

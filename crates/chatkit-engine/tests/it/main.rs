@@ -10,5 +10,6 @@ mod conversion;
 mod cross_instance;
 mod dispatch;
 mod model_input;
+mod search;
 mod streaming;
 mod tools;

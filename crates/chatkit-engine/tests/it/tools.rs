@@ -237,7 +237,7 @@ async fn harness(display: ToolDisplay) -> ToolHarness {
     }
 }
 
-async fn run(engine: &Engine, body: Value) -> Vec<Value> {
+pub(crate) async fn run(engine: &Engine, body: Value) -> Vec<Value> {
     let events: Vec<Value> = match engine
         .process(body.to_string().as_bytes(), user("alice"))
         .await

@@ -95,6 +95,9 @@ pub struct ScriptedTurn {
     pub quirks: ChatQuirks,
     /// How the turn fails, if it does.
     pub failure: Option<ScriptedFailure>,
+    /// Annotations on the answer text, as the Responses API sends them (`url_citation`,
+    /// `file_citation` objects); Chat Completions carries none.
+    pub annotations: Vec<serde_json::Value>,
 }
 
 /// Splits text into word-sized chunks, each keeping its trailing space, as models stream.
@@ -128,6 +131,13 @@ impl ScriptedTurn {
     /// Appends answer text, streamed word by word.
     pub fn with_text(mut self, text: &str) -> Self {
         self.text.extend(words(text));
+        self
+    }
+
+    /// Adds a Responses API annotation on the answer text, for example
+    /// `{"type": "url_citation", "start_index": 0, "end_index": 5, "url": "...", "title": "..."}`.
+    pub fn with_annotation(mut self, annotation: serde_json::Value) -> Self {
+        self.annotations.push(annotation);
         self
     }
 

@@ -237,19 +237,28 @@ pub(crate) fn responses_frames(turn: &ScriptedTurn, model: &str, id: &str) -> Ve
         let item_id = format!("msg_{id}");
         let full: String = turn.text.concat();
         let item = |status: &str, content: Value| json!({"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content});
-        let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": []});
+        // As OpenAI does: the streamed part starts without annotations, each arrives as an
+        // `annotation.added` event after the text, and the finished part carries them all.
+        let part = |text: &str, annotations: &[Value]| json!({"type": "output_text", "text": text, "annotations": annotations});
         writer.event(
             "response.output_item.added",
             json!({"output_index": index, "item": item("in_progress", json!([]))}),
         );
         writer.event(
             "response.content_part.added",
-            json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": part("")}),
+            json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": part("", &[])}),
         );
         for piece in &turn.text {
             writer.event(
                 "response.output_text.delta",
                 json!({"item_id": item_id, "output_index": index, "content_index": 0, "delta": piece, "logprobs": []}),
+            );
+        }
+        for (annotation_index, annotation) in turn.annotations.iter().enumerate() {
+            writer.event(
+                "response.output_text.annotation.added",
+                json!({"item_id": item_id, "output_index": index, "content_index": 0,
+                    "annotation_index": annotation_index, "annotation": annotation}),
             );
         }
         writer.event(
@@ -258,9 +267,9 @@ pub(crate) fn responses_frames(turn: &ScriptedTurn, model: &str, id: &str) -> Ve
         );
         writer.event(
             "response.content_part.done",
-            json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": part(&full)}),
+            json!({"item_id": item_id, "output_index": index, "content_index": 0, "part": part(&full, &turn.annotations)}),
         );
-        let done = item("completed", json!([part(&full)]));
+        let done = item("completed", json!([part(&full, &turn.annotations)]));
         writer.event(
             "response.output_item.done",
             json!({"output_index": index, "item": done}),

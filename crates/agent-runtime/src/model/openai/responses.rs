@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::{OpenAiConfig, Transport, WireParser};
 use crate::error::AgentError;
 use crate::model::{
-    FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider, ModelRequest, ToolCall,
-    ToolChoice, Usage, UserContent, resolve_first_event,
+    AnnotationSource, FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider,
+    ModelRequest, TextAnnotation, ToolCall, ToolChoice, Usage, UserContent, resolve_first_event,
 };
 
 /// A model behind the OpenAI Responses API.
@@ -185,6 +185,35 @@ fn text_field<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// A citation from an `output_text` annotation: `url_citation` (cited span `start_index` to
+/// `end_index`) and `file_citation` (at `index`). Other kinds (`container_file_citation`,
+/// `file_path`) cite nothing a user can open and are skipped.
+fn annotation_from(value: &Value) -> Option<TextAnnotation> {
+    let index = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_u64)
+            .and_then(|index| usize::try_from(index).ok())
+    };
+    match value.get("type").and_then(Value::as_str)? {
+        "url_citation" => Some(TextAnnotation {
+            index: index("end_index")?,
+            source: AnnotationSource::Url {
+                url: text_field(value, "url").to_owned(),
+                title: text_field(value, "title").to_owned(),
+            },
+        }),
+        "file_citation" => Some(TextAnnotation {
+            index: index("index")?,
+            source: AnnotationSource::File {
+                file_id: text_field(value, "file_id").to_owned(),
+                filename: text_field(value, "filename").to_owned(),
+            },
+        }),
+        _ => None,
+    }
+}
+
 fn error_from(value: &Value) -> AgentError {
     let code = value
         .get("code")
@@ -287,6 +316,11 @@ impl WireParser for ResponsesParser {
                 let delta = text_field(&value, "delta");
                 if !delta.is_empty() {
                     out.push(ModelEvent::TextDelta(delta.to_owned()));
+                }
+            }
+            "response.output_text.annotation.added" => {
+                if let Some(annotation) = value.get("annotation").and_then(annotation_from) {
+                    out.push(ModelEvent::Annotation(annotation));
                 }
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {

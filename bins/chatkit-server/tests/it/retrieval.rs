@@ -1,0 +1,190 @@
+//! `[retrieval]` through the bundled server: the folder is indexed at start-up, the model's
+//! search shows a search task with its sources, the `[1]` in the answer becomes an annotation at
+//! the marker, and `items.list` replays it as it was sent.
+
+use chatkit_server::retrieval::{RetrievalSettings, SourceSettings};
+use chatkit_server::settings::Settings;
+use serde_json::{Value, json};
+use test_support::chatkit::{create, kinds};
+use test_support::fake_openai::ScriptedTurn;
+
+use crate::support::*;
+
+const AUTH_DOC: &str = "# Authentication\n\n\
+## JWKS\n\n\
+Set `jwks_url` to the JWKS endpoint of your identity provider; the server fetches the signing \
+keys from it and refreshes them when a token names an unknown key.\n\n\
+## Shared secret\n\n\
+For HS256 tokens, set `shared_secret` instead.\n";
+
+const LIMITS_DOC: &str = "# Rate limits\n\nEach user may send sixty requests a minute.\n";
+
+#[tokio::test]
+async fn a_search_shows_its_task_and_the_answer_cites_it_where_the_marker_stood() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    std::fs::write(docs.path().join("auth.md"), AUTH_DOC).expect("writes");
+    std::fs::write(docs.path().join("limits.md"), LIMITS_DOC).expect("writes");
+    let index = tempfile::tempdir().expect("tempdir");
+    let app = spawn_app_with(Db::Sqlite, |settings| {
+        settings.retrieval = Some(RetrievalSettings {
+            index_dir: index.path().join("index"),
+            sources: vec![SourceSettings {
+                path: docs.path().to_owned(),
+                base_url: Some("https://docs.example.test/".to_owned()),
+                prefix: None,
+            }],
+            k: 1,
+            ..RetrievalSettings::default()
+        });
+    })
+    .await;
+    app.model.push_turn(ScriptedTurn::tool_call(
+        "call_1",
+        "search_documentation",
+        r#"{"query": "configure jwks_url JWKS endpoint"}"#,
+    ));
+    app.model.push_turn(ScriptedTurn::text(
+        "Set `jwks_url` to your identity provider's JWKS endpoint [1].",
+    ));
+    let reply = app.post(create("How do I configure JWKS?")).await;
+    assert_eq!(reply.status, 200);
+    let events = &reply.events;
+
+    // The model read the passage numbered [1] with its URL.
+    let requests = app.model.requests();
+    let tool_output = requests
+        .last()
+        .expect("two model calls")
+        .conversation()
+        .iter()
+        .find(|message| message["role"] == "tool")
+        .and_then(|message| message["content"].as_str())
+        .expect("the search result reached the model")
+        .to_owned();
+    assert!(tool_output.contains("[1] Authentication"), "{tool_output}");
+
+    // The search task: the query while it runs, the source found when done.
+    let workflow = events
+        .iter()
+        .find(|event| event["type"] == "thread.item.done" && event["item"]["type"] == "workflow")
+        .unwrap_or_else(|| panic!("a workflow in {:?}", kinds(events)));
+    let task = &workflow["item"]["workflow"]["tasks"][0];
+    assert_eq!(task["type"], "web_search", "{workflow:#}");
+    assert_eq!(task["status_indicator"], "complete");
+    assert_eq!(task["title_query"], "configure jwks_url JWKS endpoint");
+    let sources = task["sources"].as_array().expect("sources");
+    assert_eq!(sources.len(), 1, "{task:#}");
+    let source = sources[0].clone();
+    assert_eq!(source["type"], "url");
+    assert!(
+        source["url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("https://docs.example.test/auth")),
+        "{source:#}"
+    );
+
+    // The marker is stripped and the annotation sits where it stood.
+    let answer = events.last().expect("an answer");
+    assert_eq!(answer["item"]["type"], "assistant_message");
+    let content = &answer["item"]["content"][0];
+    let text = "Set `jwks_url` to your identity provider's JWKS endpoint.";
+    assert_eq!(content["text"], text);
+    let expected = json!([{"type": "annotation", "source": source,
+        "index": text.chars().count() - 1}]);
+    assert_eq!(content["annotations"], expected);
+    let streamed: Vec<&Value> = events
+        .iter()
+        .filter(|event| {
+            event["update"]["type"] == "assistant_message.content_part.annotation_added"
+        })
+        .map(|event| &event["update"]["annotation"])
+        .collect();
+    assert_eq!(streamed, [&expected[0]]);
+
+    // items.list gives the stored answer back exactly as it was sent.
+    let thread_id = reply.events[0]["thread"]["id"].as_str().expect("thread");
+    let listed = app
+        .post(json!({"type": "items.list", "params": {"thread_id": thread_id}}))
+        .await;
+    assert_eq!(listed.status, 200);
+    let stored = listed.json["data"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|item| item["type"] == "assistant_message")
+        .expect("the answer is stored")
+        .clone();
+    assert_eq!(stored["content"][0], *content);
+}
+
+#[test]
+fn check_config_rejects_retrieval_with_nothing_to_search() {
+    let mut settings = Settings {
+        retrieval: Some(RetrievalSettings::default()),
+        ..Settings::default()
+    };
+    let error = settings.validate().expect_err("no sources, no service");
+    assert!(
+        error.to_string().contains("[[retrieval.sources]]"),
+        "{error}"
+    );
+    settings.retrieval = Some(RetrievalSettings {
+        citation_markers: "hide".to_owned(),
+        ..RetrievalSettings::default()
+    });
+    let error = settings.validate().expect_err("unknown marker mode");
+    assert!(error.to_string().contains("citation_markers"), "{error}");
+}
+
+#[test]
+fn the_index_command_builds_the_index_then_only_reads_what_changed() {
+    let docs = tempfile::tempdir().expect("tempdir");
+    std::fs::write(docs.path().join("auth.md"), AUTH_DOC).expect("writes");
+    std::fs::write(docs.path().join("limits.md"), LIMITS_DOC).expect("writes");
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = data.path().join("chatkit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}?mode=rwc\"\n[retrieval]\nindex_dir = \"{}\"\n[[retrieval.sources]]\npath = \"{}\"\n",
+            data.path().join("chatkit.db").display(),
+            data.path().join("index").display(),
+            docs.path().display()
+        ),
+    )
+    .expect("writes");
+    let index = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_chatkit-server"))
+            .arg("--config")
+            .arg(&config)
+            .arg("index")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The summary line (logs may share stdout).
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .lines()
+            .find(|line| line.starts_with("indexed "))
+            .expect("a summary line")
+            .to_owned()
+    };
+    let first = index();
+    assert!(first.starts_with("indexed 2 files (0 unchanged"), "{first}");
+    std::fs::write(
+        docs.path().join("limits.md"),
+        "# Rate limits\n\nThirty a minute.\n",
+    )
+    .expect("writes");
+    let second = index();
+    assert!(
+        second.starts_with("indexed 1 files (1 unchanged"),
+        "{second}"
+    );
+}
