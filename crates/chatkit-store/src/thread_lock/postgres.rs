@@ -225,7 +225,11 @@ impl ThreadLock for PgThreadLock {
                 // `lock_timeout` bounds the wait inside PostgreSQL, which keeps the queue
                 // there (fair, and nothing to poll); zero would mean "forever", hence at
                 // least one millisecond.
-                let millis = remaining.as_millis().clamp(1, i32::MAX as u128);
+                // Rounded up: rounding down gave up to a millisecond less than the caller's wait.
+                let millis = remaining
+                    .as_micros()
+                    .div_ceil(1000)
+                    .clamp(1, i32::MAX as u128);
                 // One round trip for both statements (the simple-query protocol takes several);
                 // both values are integers we formatted, so nothing foreign reaches the SQL.
                 // The key is a quoted literal cast to bigint because a bare `-9223372036854775808`
