@@ -9,9 +9,7 @@ use agent_runtime::{
     Agent, FunctionTool, OpenAiChatProvider, OpenAiConfig, RetryConfig, ToolOutput, UserContent,
 };
 use async_trait::async_trait;
-use chatkit_engine::{
-    AgentServer, AgentServerConfig, Engine, EngineConfig, Response, ThreadItemConverter,
-};
+use chatkit_engine::{AgentServer, AgentServerConfig, Engine, EngineConfig, ThreadItemConverter};
 use chatkit_protocol::ThreadItem;
 use chatkit_protocol::items::UserMessageTag;
 use chatkit_store::{MemoryStore, Store};
@@ -71,20 +69,12 @@ async fn setup() -> Setup {
     setup_with(&[], None).await
 }
 
-async fn stream(engine: &Engine, body: Value) -> Vec<Value> {
-    match engine
+/// Sends a streaming request that must be refused before any stream starts.
+async fn refused(engine: &Engine, body: Value) -> chatkit_engine::EngineError {
+    engine
         .process(body.to_string().as_bytes(), user("alice"))
         .await
-        .expect("accepted")
-    {
-        Response::Stream(events) => events
-            .collect_all()
-            .await
-            .iter()
-            .map(|e| serde_json::to_value(e).expect("json"))
-            .collect(),
-        Response::Json(json) => vec![serde_json::from_slice(&json).expect("json")],
-    }
+        .expect_err("refused before the stream")
 }
 
 fn thread_id_of(events: &[Value]) -> String {
@@ -125,7 +115,7 @@ async fn structured_answers_widgets_workflows_tags_and_quotes_reach_the_model_in
  {
     let setup = setup().await;
     setup.model.push_turn(ScriptedTurn::text("Hello."));
-    let created = stream(&setup.engine, test_support::chatkit::create("Hi")).await;
+    let created = send(&setup.engine, test_support::chatkit::create("Hi")).await;
     let thread_id = thread_id_of(&created);
     let now = "2026-01-01T00:00:00Z";
     seed(
@@ -166,7 +156,7 @@ async fn structured_answers_widgets_workflows_tags_and_quotes_reach_the_model_in
     .await;
 
     setup.model.push_turn(ScriptedTurn::text("Sure."));
-    stream(
+    send(
         &setup.engine,
         json!({"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": {
             "content": [
@@ -215,7 +205,7 @@ async fn structured_answers_widgets_workflows_tags_and_quotes_reach_the_model_in
 async fn quoted_text_is_only_given_for_the_newest_message() {
     let setup = setup().await;
     setup.model.push_turn(ScriptedTurn::text("One."));
-    let created = stream(
+    let created = send(
         &setup.engine,
         json!({"type": "threads.create", "params": {"input": {
             "content": [{"type": "input_text", "text": "First"}], "attachments": [],
@@ -229,7 +219,7 @@ async fn quoted_text_is_only_given_for_the_newest_message() {
             .any(|t| t.contains("old quote"))
     );
     setup.model.push_turn(ScriptedTurn::text("Two."));
-    stream(
+    send(
         &setup.engine,
         add_message(&thread_id_of(&created), "Second"),
     )
@@ -246,7 +236,7 @@ async fn quoted_text_is_only_given_for_the_newest_message() {
 async fn an_allowed_model_pick_is_used_and_another_is_refused_before_any_stream() {
     let setup = setup_with(&["gpt-fast", "gpt-smart"], None).await;
     setup.model.push_turn(ScriptedTurn::text("Fast answer."));
-    stream(
+    send(
         &setup.engine,
         json!({"type": "threads.create", "params": {"input": {
             "content": [{"type": "input_text", "text": "Hi"}], "attachments": [],
@@ -256,19 +246,14 @@ async fn an_allowed_model_pick_is_used_and_another_is_refused_before_any_stream(
     .await;
     assert_eq!(setup.model.requests()[0].body["model"], "gpt-smart");
 
-    let refused = setup
-        .engine
-        .process(
-            json!({"type": "threads.create", "params": {"input": {
-                "content": [{"type": "input_text", "text": "Hi"}], "attachments": [],
-                "inference_options": {"model": "gpt-expensive"}
-            }}})
-            .to_string()
-            .as_bytes(),
-            user("alice"),
-        )
-        .await
-        .expect_err("refused");
+    let refused = refused(
+        &setup.engine,
+        json!({"type": "threads.create", "params": {"input": {
+            "content": [{"type": "input_text", "text": "Hi"}], "attachments": [],
+            "inference_options": {"model": "gpt-expensive"}
+        }}}),
+    )
+    .await;
     assert_eq!(refused.status(), 400);
     assert!(refused.to_string().contains("gpt-expensive"), "{refused}");
     assert_eq!(setup.model.requests().len(), 1, "no model call for it");
@@ -288,19 +273,14 @@ async fn an_allowed_model_pick_is_used_and_another_is_refused_before_any_stream(
 #[tokio::test]
 async fn a_server_without_an_allow_list_refuses_every_model_pick() {
     let setup = setup().await;
-    let refused = setup
-        .engine
-        .process(
-            json!({"type": "threads.create", "params": {"input": {
-                "content": [{"type": "input_text", "text": "Hi"}], "attachments": [],
-                "inference_options": {"model": "gpt-smart"}
-            }}})
-            .to_string()
-            .as_bytes(),
-            user("alice"),
-        )
-        .await
-        .expect_err("refused");
+    let refused = refused(
+        &setup.engine,
+        json!({"type": "threads.create", "params": {"input": {
+            "content": [{"type": "input_text", "text": "Hi"}], "attachments": [],
+            "inference_options": {"model": "gpt-smart"}
+        }}}),
+    )
+    .await;
     assert_eq!(refused.status(), 400);
 }
 
@@ -315,7 +295,7 @@ async fn a_picked_tool_is_forced_once_and_an_unknown_tool_is_refused() {
     setup
         .model
         .push_turn(ScriptedTurn::text("It means to lend."));
-    stream(
+    send(
         &setup.engine,
         json!({"type": "threads.create", "params": {"input": {
             "content": [{"type": "input_text", "text": "Define borrow"}], "attachments": [],
@@ -334,19 +314,14 @@ async fn a_picked_tool_is_forced_once_and_an_unknown_tool_is_refused() {
         requests[1].body
     );
 
-    let refused = setup
-        .engine
-        .process(
-            json!({"type": "threads.create", "params": {"input": {
-                "content": [{"type": "input_text", "text": "Hi"}], "attachments": [],
-                "inference_options": {"tool_choice": {"id": "rm_rf"}}
-            }}})
-            .to_string()
-            .as_bytes(),
-            user("alice"),
-        )
-        .await
-        .expect_err("refused");
+    let refused = refused(
+        &setup.engine,
+        json!({"type": "threads.create", "params": {"input": {
+            "content": [{"type": "input_text", "text": "Hi"}], "attachments": [],
+            "inference_options": {"tool_choice": {"id": "rm_rf"}}
+        }}}),
+    )
+    .await;
     assert_eq!(refused.status(), 400);
     assert!(refused.to_string().contains("rm_rf"), "{refused}");
 }
@@ -367,7 +342,7 @@ impl ThreadItemConverter for CourseTags {
 async fn an_embedders_converter_replaces_the_default_for_the_kinds_it_overrides() {
     let setup = setup_with(&[], Some(Arc::new(CourseTags))).await;
     setup.model.push_turn(ScriptedTurn::text("Ok."));
-    stream(
+    send(
         &setup.engine,
         json!({"type": "threads.create", "params": {"input": {
             "content": [

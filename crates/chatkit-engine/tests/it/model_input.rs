@@ -9,8 +9,7 @@ use agent_runtime::{
     Agent, FunctionTool, OpenAiChatProvider, OpenAiConfig, RetryConfig, ToolOutput,
 };
 use chatkit_engine::{
-    AgentObserver, AgentServer, AgentServerConfig, Engine, EngineConfig, Response, RunOutcome,
-    TITLE_PROMPT,
+    AgentObserver, AgentServer, AgentServerConfig, Engine, EngineConfig, RunOutcome, TITLE_PROMPT,
 };
 use chatkit_store::{
     AttachmentStore, LocalDiskAttachmentStore, LocalDiskConfig, MemoryStore, Store,
@@ -95,22 +94,6 @@ async fn setup(generate_titles: bool) -> Setup {
         attachments,
         observer,
         _dir: dir,
-    }
-}
-
-async fn send(engine: &Engine, body: Value) -> Vec<Value> {
-    match engine
-        .process(body.to_string().as_bytes(), user("alice"))
-        .await
-        .expect("accepted")
-    {
-        Response::Stream(events) => events
-            .collect_all()
-            .await
-            .iter()
-            .map(|e| serde_json::to_value(e).expect("json"))
-            .collect(),
-        Response::Json(json) => vec![serde_json::from_slice(&json).expect("json")],
     }
 }
 

@@ -242,3 +242,21 @@ impl Harness {
 }
 
 pub use test_support::chatkit::{add_message, create, kinds};
+
+/// Sends `body` as alice to `engine` and collects the answer: every event of a stream, or the
+/// one JSON body.
+pub async fn send(engine: &Engine, body: Value) -> Vec<Value> {
+    match engine
+        .process(body.to_string().as_bytes(), user("alice"))
+        .await
+        .expect("accepted")
+    {
+        Response::Stream(events) => events
+            .collect_all()
+            .await
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("json"))
+            .collect(),
+        Response::Json(json) => vec![serde_json::from_slice(&json).expect("json")],
+    }
+}
