@@ -233,10 +233,7 @@ impl AttachmentStore for LocalDiskAttachmentStore {
         let size = u64::try_from(params.size)
             .map_err(|_| StoreError::InvalidInput("attachment size is negative".to_owned()))?;
         if size > self.config.max_bytes {
-            return Err(StoreError::InvalidInput(format!(
-                "attachment of {size} bytes exceeds the limit of {} bytes",
-                self.config.max_bytes
-            )));
+            return Err(too_large(size, self.config.max_bytes));
         }
         let id = self.generate_attachment_id(&params.mime_type, ctx);
         let base = AttachmentBase {
@@ -251,17 +248,11 @@ impl AttachmentStore for LocalDiskAttachmentStore {
             thread_id: None,
             metadata: None,
         };
-        Ok(if params.mime_type.starts_with("image/") {
-            Attachment::Image(ImageAttachment {
-                preview_url: format!(
-                    "{}/{id}",
-                    self.config.preview_base_url.trim_end_matches('/')
-                ),
-                base,
-            })
-        } else {
-            Attachment::File(FileAttachment { base })
-        })
+        Ok(attachment_record(
+            base,
+            &params.mime_type,
+            &self.config.preview_base_url,
+        ))
     }
 
     #[tracing::instrument(name = "attachments.write", skip_all, fields(attachment.id = %attachment_id, size_bytes = bytes.len()))]
@@ -272,11 +263,7 @@ impl AttachmentStore for LocalDiskAttachmentStore {
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
         if bytes.len() as u64 > self.config.max_bytes {
-            return Err(StoreError::InvalidInput(format!(
-                "attachment of {} bytes exceeds the limit of {} bytes",
-                bytes.len(),
-                self.config.max_bytes
-            )));
+            return Err(too_large(bytes.len() as u64, self.config.max_bytes));
         }
         let path = self.path(attachment_id, ctx)?;
         write_atomically(&path, bytes).await
@@ -303,5 +290,29 @@ impl AttachmentStore for LocalDiskAttachmentStore {
         tokio::fs::remove_file(&path)
             .await
             .map_err(|error| not_found_or(error, attachment_id))
+    }
+}
+
+/// The refusal of an attachment over the size limit, worded the same by every store.
+pub(crate) fn too_large(size: u64, limit: u64) -> StoreError {
+    StoreError::InvalidInput(format!(
+        "attachment of {size} bytes exceeds the limit of {limit} bytes"
+    ))
+}
+
+/// The record of a new attachment: an image (with its preview URL under `preview_base_url`)
+/// when the MIME type is an image, a file otherwise. One shape for every store.
+pub(crate) fn attachment_record(
+    base: AttachmentBase,
+    mime_type: &str,
+    preview_base_url: &str,
+) -> Attachment {
+    if mime_type.starts_with("image/") {
+        Attachment::Image(ImageAttachment {
+            preview_url: format!("{}/{}", preview_base_url.trim_end_matches('/'), base.id),
+            base,
+        })
+    } else {
+        Attachment::File(FileAttachment { base })
     }
 }

@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chatkit_protocol::attachments::UploadMethod;
 use chatkit_protocol::{
-    Attachment, AttachmentBase, AttachmentCreateParams, AttachmentUploadDescriptor, FileAttachment,
-    ImageAttachment,
+    Attachment, AttachmentBase, AttachmentCreateParams, AttachmentUploadDescriptor,
 };
 use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -24,7 +23,10 @@ use rusty_s3::S3Action as _;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::attachments::{AttachmentByteStream, PresignedDownload, check_plain_attachment_id};
+use crate::attachments::{
+    AttachmentByteStream, PresignedDownload, attachment_record, check_plain_attachment_id,
+    too_large,
+};
 use crate::{AttachmentStore, RecordKind, StoreContext, StoreError};
 
 /// S3 rejects multipart parts below 5 MiB (except the last), so smaller buffers cannot work.
@@ -187,12 +189,6 @@ fn object_error(error: object_store::Error, attachment_id: &str) -> StoreError {
         }
         other => StoreError::Backend(format!("object storage: {other}")),
     }
-}
-
-fn too_large(size: u64, limit: u64) -> StoreError {
-    StoreError::InvalidInput(format!(
-        "attachment of {size} bytes exceeds the limit of {limit} bytes"
-    ))
 }
 
 impl S3AttachmentStore {
@@ -393,17 +389,11 @@ impl AttachmentStore for S3AttachmentStore {
             thread_id: None,
             metadata: None,
         };
-        Ok(if params.mime_type.starts_with("image/") {
-            Attachment::Image(ImageAttachment {
-                preview_url: format!(
-                    "{}/{id}",
-                    self.config.preview_base_url.trim_end_matches('/')
-                ),
-                base,
-            })
-        } else {
-            Attachment::File(FileAttachment { base })
-        })
+        Ok(attachment_record(
+            base,
+            &params.mime_type,
+            &self.config.preview_base_url,
+        ))
     }
 
     #[tracing::instrument(name = "attachments.write", skip_all, fields(attachment.id = %attachment_id, size_bytes = bytes.len()))]
