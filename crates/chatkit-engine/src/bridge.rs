@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use agent_runtime::{AgentError, AnnotationSource, RunEvent, TextAnnotation, ToolCall, ToolOutput};
-use chatkit_protocol::citations::{MarkerMode, find_markers};
+use chatkit_protocol::citations::{MarkedText, MarkerMode, find_markers};
 use chatkit_protocol::events::ThreadItemUpdate;
 use chatkit_protocol::items::{
     FileSource, StatusIndicator, UrlSource, WorkflowKind, WorkflowSummary,
@@ -208,7 +208,7 @@ pub struct EventBridge<'a> {
     sctx: StoreContext,
     thread_id: String,
     display: ToolDisplay,
-    messages: HashMap<String, AssistantMessageItem>,
+    messages: HashMap<String, StreamingMessage>,
     reasoning: Option<OpenWorkflow>,
     tools: Option<OpenWorkflow>,
     tool_tasks: HashMap<String, usize>,
@@ -221,6 +221,88 @@ pub struct EventBridge<'a> {
     /// The numbered sources of the whole response, by number: a later message may cite what an
     /// earlier search found.
     citable: BTreeMap<usize, Source>,
+}
+
+/// An assistant message while it streams: the model's text, how much of the text shown to the
+/// user has been sent, and the annotations sent (the finished message carries exactly these, in
+/// this order).
+struct StreamingMessage {
+    item: AssistantMessageItem,
+    /// The model's text so far, markers included.
+    raw: String,
+    /// Characters of the shown text sent as deltas.
+    sent_chars: usize,
+    /// Markers of the settled text already turned into annotations.
+    markers_seen: usize,
+    /// Provider citations already sent.
+    provided_seen: usize,
+    /// Sources recorded without a number, annotated at the end of the text.
+    unnumbered: Vec<Source>,
+    /// The annotations sent, in order.
+    annotations: Vec<Annotation>,
+}
+
+impl StreamingMessage {
+    /// Sends an annotation of `source` at `index` of the shown text.
+    fn annotate(&mut self, source: Source, index: usize, out: &mut Vec<ThreadStreamEvent>) {
+        let annotation = Annotation {
+            kind: Default::default(),
+            source,
+            index: Some(i64::try_from(index).unwrap_or(i64::MAX)),
+        };
+        out.push(ThreadStreamEvent::ThreadItemUpdated {
+            item_id: self.item.id.clone(),
+            update: ThreadItemUpdate::AssistantMessageContentPartAnnotationAdded {
+                content_index: 0,
+                annotation_index: self.annotations.len() as i64,
+                annotation: annotation.clone(),
+            },
+        });
+        self.annotations.push(annotation);
+    }
+}
+
+/// The byte length of the part of `text` whose markers are settled: without a trailing run of
+/// `[`-groups that could still become (or turn out not to be) citation markers, and without the
+/// spaces before it (a stripped marker takes them).
+fn settled_len(text: &str) -> usize {
+    let mut end = text.len();
+    while let Some(open) = text[..end].rfind('[') {
+        if !could_be_marker(&text[open + 1..end]) {
+            break;
+        }
+        end = open;
+    }
+    text[..end].trim_end_matches(' ').len()
+}
+
+/// Whether `tail` (what follows a `[` up to the end of the text) is the start of a marker or a
+/// whole marker that the next character may still turn into a link: `12`, `1, 2`, `1,`, `3]`.
+fn could_be_marker(tail: &str) -> bool {
+    let (body, closed) = match tail.strip_suffix(']') {
+        Some(body) => (body, true),
+        None => (tail, false),
+    };
+    if closed && body.is_empty() {
+        return false;
+    }
+    let mut digits = 0;
+    let mut after_comma = false;
+    for c in body.chars() {
+        match c {
+            '0'..='9' if digits < 3 => {
+                digits += 1;
+                after_comma = false;
+            }
+            ',' if digits > 0 => {
+                digits = 0;
+                after_comma = true;
+            }
+            ' ' if after_comma => {}
+            _ => return false,
+        }
+    }
+    !closed || digits > 0
 }
 
 struct OpenWorkflow {
@@ -267,11 +349,9 @@ impl<'a> EventBridge<'a> {
         self
     }
 
-    /// The annotated content of a finished message: numbered sources cited by `[n]` markers are
-    /// annotated where the marker stands (the marker stripped or kept), sources recorded without
-    /// numbers at the end of the text; the provider's own citations where it placed them.
-    fn cite(&mut self, text: &str, provided: &[TextAnnotation]) -> AssistantMessageContent {
-        let mut unnumbered = Vec::new();
+    /// Moves the sources tools recorded since the last look into the citable ones (numbered) or
+    /// the message's end-of-text ones (unnumbered).
+    fn absorb_sources(&mut self, unnumbered: &mut Vec<Source>) {
         for recorded in self.output.take_recorded_sources() {
             match recorded.number {
                 Some(number) => {
@@ -280,34 +360,50 @@ impl<'a> EventBridge<'a> {
                 None => unnumbered.push(recorded.source),
             }
         }
-        let marked = find_markers(
+    }
+
+    /// The text so far with its `[n]` markers stripped or kept, and where they stand.
+    fn mark(&self, text: &str) -> MarkedText {
+        find_markers(
             text,
             |number| self.citable.contains_key(&number),
             self.markers,
-        );
-        let end = marked.text.chars().count();
-        let mut content = AssistantMessageContent::text(marked.text);
-        let cited = marked
+        )
+    }
+
+    /// The updates for the part of a message that is settled: the text the user has not been
+    /// sent yet (markers stripped or kept), then an annotation for each marker found in it.
+    ///
+    /// A marker is only known once the character after it arrives (`[1](` is a link), and with
+    /// markers stripped the spaces before one go too, so a trailing `[`-run and trailing spaces
+    /// wait for the next delta: no delta ever carries text the final message does not have.
+    fn stream_settled(
+        &self,
+        message: &mut StreamingMessage,
+        marked: &MarkedText,
+        out: &mut Vec<ThreadStreamEvent>,
+    ) {
+        let unsent: String = marked.text.chars().skip(message.sent_chars).collect();
+        if !unsent.is_empty() {
+            message.sent_chars += unsent.chars().count();
+            out.push(ThreadStreamEvent::ThreadItemUpdated {
+                item_id: message.item.id.clone(),
+                update: ThreadItemUpdate::AssistantMessageContentPartTextDelta {
+                    content_index: 0,
+                    delta: unsent,
+                },
+            });
+        }
+        let found: Vec<(Source, usize)> = marked
             .markers
             .iter()
-            .filter_map(|marker| Some((self.citable.get(&marker.number)?.clone(), marker.index)));
-        // Tools cannot know where in the text the model uses unnumbered sources: the end.
-        let appended = unnumbered.into_iter().map(|source| (source, end));
-        // The provider's indices are into the text it sent, which has no markers of ours (a
-        // provider that cites does so with annotations, not with `[n]`).
-        let from_provider = provided.iter().filter_map(|annotation| {
-            Some((provider_source(annotation)?, annotation.index.min(end)))
-        });
-        content.annotations = cited
-            .chain(appended)
-            .chain(from_provider)
-            .map(|(source, index)| Annotation {
-                kind: Default::default(),
-                source,
-                index: Some(i64::try_from(index).unwrap_or(i64::MAX)),
-            })
+            .skip(message.markers_seen)
+            .filter_map(|marker| Some((self.citable.get(&marker.number)?.clone(), marker.index)))
             .collect();
-        content
+        message.markers_seen = marked.markers.len();
+        for (source, index) in found {
+            message.annotate(source, index, out);
+        }
     }
 
     fn new_id(&self, kind: ItemIdKind) -> String {
@@ -426,17 +522,41 @@ impl<'a> EventBridge<'a> {
                         content: AssistantMessageContent::text(""),
                     },
                 });
-                self.messages.insert(message_id, item);
+                let mut unnumbered = Vec::new();
+                self.absorb_sources(&mut unnumbered);
+                self.messages.insert(
+                    message_id,
+                    StreamingMessage {
+                        item,
+                        raw: String::new(),
+                        sent_chars: 0,
+                        markers_seen: 0,
+                        provided_seen: 0,
+                        unnumbered,
+                        annotations: Vec::new(),
+                    },
+                );
             }
             RunEvent::TextDelta { message_id, delta } => {
-                if let Some(item) = self.messages.get(&message_id) {
-                    out.push(ThreadStreamEvent::ThreadItemUpdated {
-                        item_id: item.id.clone(),
-                        update: ThreadItemUpdate::AssistantMessageContentPartTextDelta {
-                            content_index: 0,
-                            delta,
-                        },
-                    });
+                if let Some(mut message) = self.messages.remove(&message_id) {
+                    message.raw.push_str(&delta);
+                    let marked = self.mark(&message.raw[..settled_len(&message.raw)]);
+                    self.stream_settled(&mut message, &marked, &mut out);
+                    self.messages.insert(message_id, message);
+                }
+            }
+            RunEvent::AnnotationAdded {
+                message_id,
+                annotation,
+            } => {
+                if let Some(message) = self.messages.get_mut(&message_id) {
+                    message.provided_seen += 1;
+                    if let Some(source) = provider_source(&annotation) {
+                        // The provider's indices are into the text it sent, which has no markers
+                        // of ours (a provider that cites does so with annotations, not `[n]`).
+                        let end = message.raw.chars().count();
+                        message.annotate(source, annotation.index.min(end), &mut out);
+                    }
                 }
             }
             RunEvent::MessageDone {
@@ -444,25 +564,32 @@ impl<'a> EventBridge<'a> {
                 text,
                 annotations,
             } => {
-                if let Some(mut item) = self.messages.remove(&message_id) {
-                    let content = self.cite(&text, &annotations);
-                    for (position, annotation) in content.annotations.iter().enumerate() {
-                        out.push(ThreadStreamEvent::ThreadItemUpdated {
-                            item_id: item.id.clone(),
-                            update: ThreadItemUpdate::AssistantMessageContentPartAnnotationAdded {
-                                content_index: 0,
-                                annotation_index: position as i64,
-                                annotation: annotation.clone(),
-                            },
-                        });
+                if let Some(mut message) = self.messages.remove(&message_id) {
+                    let mut unnumbered = std::mem::take(&mut message.unnumbered);
+                    self.absorb_sources(&mut unnumbered);
+                    let marked = self.mark(&text);
+                    self.stream_settled(&mut message, &marked, &mut out);
+                    // Tools cannot know where in the text the model uses unnumbered sources: the
+                    // end.
+                    let end = marked.text.chars().count();
+                    for source in unnumbered {
+                        message.annotate(source, end, &mut out);
                     }
+                    for annotation in annotations.iter().skip(message.provided_seen) {
+                        if let Some(source) = provider_source(annotation) {
+                            message.annotate(source, annotation.index.min(end), &mut out);
+                        }
+                    }
+                    let mut content = AssistantMessageContent::text(marked.text);
+                    content.annotations = std::mem::take(&mut message.annotations);
                     out.push(ThreadStreamEvent::ThreadItemUpdated {
-                        item_id: item.id.clone(),
+                        item_id: message.item.id.clone(),
                         update: ThreadItemUpdate::AssistantMessageContentPartDone {
                             content_index: 0,
                             content: content.clone(),
                         },
                     });
+                    let mut item = message.item;
                     item.content = vec![content];
                     out.push(ThreadStreamEvent::ThreadItemDone {
                         item: ThreadItem::AssistantMessage(item),
@@ -717,5 +844,30 @@ fn thought_update(open: &mut OpenWorkflow) -> ThreadStreamEvent {
     ThreadStreamEvent::ThreadItemUpdated {
         item_id: open.item.id.clone(),
         update,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_run_that_may_still_be_a_marker_waits() {
+        fn settled(text: &str) -> &str {
+            &text[..settled_len(text)]
+        }
+        assert_eq!(settled("plain text"), "plain text");
+        assert_eq!(settled("ends in spaces  "), "ends in spaces");
+        assert_eq!(settled("cited ["), "cited");
+        assert_eq!(settled("cited [12"), "cited");
+        assert_eq!(settled("cited [1, 2"), "cited");
+        assert_eq!(settled("cited [1,"), "cited");
+        assert_eq!(settled("cited [1]"), "cited", "`(` next would make it a link");
+        assert_eq!(settled("cited [1][2"), "cited");
+        assert_eq!(settled("cited [1]."), "cited [1].");
+        assert_eq!(settled("a [link"), "a [link");
+        assert_eq!(settled("a [1234"), "a [1234", "four digits are never a marker");
+        assert_eq!(settled("empty []"), "empty []");
+        assert_eq!(settled("é ["), "é");
     }
 }
