@@ -57,7 +57,7 @@ impl DemoModel {
             }) => {
                 if called_tool(&request.messages, call_id)
                     .is_some_and(|name| search_tool(request).is_some_and(|search| search == name))
-                    && let Some(answer) = answer_from_passages(content)
+                    && let Some(answer) = answer_from_passages(content, &last_question(request))
                 {
                     return Answer::Text(answer);
                 }
@@ -100,6 +100,16 @@ impl DemoModel {
              You said: {text}"
         ))
     }
+}
+
+/// The text of the user's last message.
+fn last_question(request: &ModelRequest) -> String {
+    request
+        .messages
+        .iter()
+        .rev()
+        .find_map(Message::user_text)
+        .unwrap_or_default()
 }
 
 /// Whether a (lower-cased) message reads like a question about how to use or run the product,
@@ -157,42 +167,37 @@ const QUOTED_PASSAGES: usize = 2;
 /// Characters of a passage the demo quotes at most.
 const QUOTE_CHARS: usize = 240;
 
-/// An answer quoting the first passages of a search result, each cited with its number; `None`
-/// when the result holds no numbered passage (nothing matched, or the search failed).
+/// An answer quoting, from each of the first passages of a search result, the sentence (or table
+/// row) that shares most words with `question`, cited with the passage's number; `None` when the
+/// result holds no numbered passage (nothing matched, or the search failed).
 ///
 /// The result is read by convention: a passage starts with a line `[n] Title`, then a `Source:`
-/// line, then its text up to the next passage or a blank line followed by plain text.
-fn answer_from_passages(result: &str) -> Option<String> {
-    let mut passages: Vec<(String, String, String)> = Vec::new();
-    let mut lines = result.lines().peekable();
-    while let Some(line) = lines.next() {
-        let Some((number, title)) = numbered_line(line) else {
-            continue;
-        };
-        let mut text = String::new();
-        while let Some(next) = lines.peek() {
-            if numbered_line(next).is_some() || (next.trim().is_empty() && !text.is_empty()) {
-                break;
-            }
-            let next = lines.next().unwrap_or_default();
-            if !next.starts_with("Source: ") {
-                text.push_str(next.trim());
-                text.push(' ');
-            }
-        }
-        passages.push((number.to_owned(), title.to_owned(), text));
-        if passages.len() == QUOTED_PASSAGES {
-            break;
+/// line, then its text up to the next `[n] Title` line; the closing `Cite the passages...`
+/// instruction is no passage's text.
+fn answer_from_passages(result: &str, question: &str) -> Option<String> {
+    let mut passages: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in result.lines() {
+        if let Some((number, _title)) = numbered_line(line) {
+            passages.push((number, Vec::new()));
+        } else if let Some((_, lines)) = passages.last_mut()
+            && !line.starts_with("Source: ")
+            && !line.starts_with("Cite the passages")
+        {
+            lines.push(line);
         }
     }
     if passages.is_empty() {
         return None;
     }
-    let mut answer = "Here is what the documentation says (this is the demo model quoting \
-                      the search results, not a real answer):"
+    let terms = question_terms(question);
+    let mut answer = "Here is what the documentation says (the demo model quotes the search \
+                      results; it does not understand them):"
         .to_owned();
-    for (number, title, text) in passages {
-        answer.push_str(&format!("\n\n{title}: {} [{number}]", quote(&text)));
+    for (number, lines) in passages.into_iter().take(QUOTED_PASSAGES) {
+        let quoted = best_unit(&lines, &terms);
+        if !quoted.is_empty() {
+            answer.push_str(&format!("\n\n{quoted} [{number}]"));
+        }
     }
     Some(answer)
 }
@@ -204,25 +209,80 @@ fn numbered_line(line: &str) -> Option<(&str, &str)> {
     (!number.is_empty() && number.chars().all(|c| c.is_ascii_digit())).then_some((number, title))
 }
 
-/// The first sentence of a passage (at most [`QUOTE_CHARS`]), as plain text: no Markdown
-/// headings, tables or brackets that would read as citation markers, and backticks only in
-/// pairs (an unpaired one would put the marker after it "in code").
-fn quote(text: &str) -> String {
-    let words: Vec<&str> = text
-        .split_whitespace()
-        .filter(|word| !word.chars().all(|c| matches!(c, '#' | '|' | '-' | '`' | '>')))
+/// The words of a question worth looking for (lower case, three letters or more, not the
+/// question's own phrasing).
+fn question_terms(question: &str) -> Vec<String> {
+    const COMMON: [&str; 16] = [
+        "how", "the", "and", "can", "what", "does", "for", "with", "you", "are", "use", "set",
+        "configure", "this", "that", "there",
+    ];
+    let mut terms: Vec<String> = question
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|word| word.chars().count() >= 3 && !COMMON.contains(word))
+        .map(str::to_owned)
         .collect();
-    let flat = words.join(" ").replace(['[', ']'], "");
-    let mut quoted = String::new();
-    for (count, c) in flat.chars().enumerate() {
-        if count >= QUOTE_CHARS {
-            quoted.push('…');
-            break;
+    terms.dedup();
+    terms
+}
+
+/// The sentence or table row of a passage sharing most `terms` (the first on a tie), as plain
+/// text of at most [`QUOTE_CHARS`].
+fn best_unit(lines: &[&str], terms: &[String]) -> String {
+    let mut units: Vec<String> = Vec::new();
+    let mut prose = String::new();
+    let mut in_code = false;
+    for line in lines {
+        let line = line.trim();
+        if line.starts_with("```") {
+            in_code = !in_code;
+            continue;
         }
-        quoted.push(c);
-        if c == '.' && count > 20 {
-            break;
+        if in_code || line.starts_with('#') {
+            continue;
         }
+        if line.starts_with('|') {
+            let cells: Vec<&str> = line
+                .split('|')
+                .map(str::trim)
+                .filter(|cell| !cell.is_empty() && !cell.chars().all(|c| matches!(c, '-' | ':')))
+                .collect();
+            if !cells.is_empty() {
+                units.push(cells.join(" — "));
+            }
+            continue;
+        }
+        prose.push_str(line);
+        prose.push(' ');
+    }
+    units.extend(
+        prose
+            .split_inclusive(". ")
+            .map(str::trim)
+            .filter(|sentence| !sentence.is_empty())
+            .map(str::to_owned),
+    );
+    let score = |unit: &String| {
+        let lower = unit.to_lowercase();
+        terms.iter().filter(|term| lower.contains(term.as_str())).count()
+    };
+    let best = units
+        .iter()
+        .enumerate()
+        .max_by_key(|(position, unit)| (score(unit), std::cmp::Reverse(*position)))
+        .map(|(_, unit)| unit.as_str())
+        .unwrap_or_default();
+    plain(best)
+}
+
+/// A quote as plain text: at most [`QUOTE_CHARS`], no brackets that would read as citation
+/// markers, and backticks only in pairs (an unpaired one would put the marker after it "in
+/// code").
+fn plain(text: &str) -> String {
+    let flat = text.replace(['[', ']'], "");
+    let mut quoted: String = flat.chars().take(QUOTE_CHARS).collect();
+    if flat.chars().count() > QUOTE_CHARS {
+        quoted.push('…');
     }
     if quoted.matches('`').count() % 2 == 1 {
         quoted.retain(|c| c != '`');
@@ -301,8 +361,9 @@ mod tests {
 
     const RESULT: &str = "Passages for \"configure jwks\":\n\n\
         [4] Configuration — auth\nSource: /docs/CONFIGURATION.md\n\
-        Set `jwks_url` to the endpoint of your identity provider. Keys are cached.\n\n\
-        [5] Deployment\nSource: /docs/DEPLOYMENT.md\n| a | b |\nBehind a proxy [sic], keep the path.\n\n\
+        Keys are cached. Set `jwks_url` to the JWKS endpoint of your identity provider. More.\n\n\
+        [5] Deployment\nSource: /docs/DEPLOYMENT.md\n| key | meaning |\n|---|---|\n\
+        | `jwks_url` | [the] JWKS endpoint |\n\n\
         [6] Testing\nSource: /docs/TESTING.md\nNot quoted.\n\n\
         Cite the passages you use inline with their numbers in square brackets.";
 
@@ -330,14 +391,11 @@ mod tests {
         };
         assert!(
             text.contains(
-                "Configuration — auth: Set `jwks_url` to the endpoint of your identity provider. [4]"
+                "\n\nSet `jwks_url` to the JWKS endpoint of your identity provider. [4]\n\n"
             ),
             "{text}"
         );
-        assert!(
-            text.contains("Deployment: a b Behind a proxy sic, keep the path. [5]"),
-            "{text}"
-        );
+        assert!(text.ends_with("\n\n`jwks_url` — the JWKS endpoint [5]"), "{text}");
         assert!(!text.contains("[6]"), "{text}");
     }
 
