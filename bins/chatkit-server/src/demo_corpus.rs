@@ -93,9 +93,10 @@ pub fn write_corpus(dir: &Path) -> anyhow::Result<()> {
 pub async fn search_tool(settings: &Settings) -> anyhow::Result<DynTool> {
     let retrieval = demo_retrieval(settings);
     write_corpus(&corpus_dir(&settings.demo.docs_dir))?;
+    let documents = DEMO_DOCS.len();
     tracing::info!(
         demo.docs_dir = %settings.demo.docs_dir.display(),
-        retrieval.documents = DEMO_DOCS.len(),
+        demo.documents = documents,
         "demo: the search tool answers from this project's own documentation, embedded in the binary \
          (configure [retrieval], or set [retrieval] enabled = false to turn it off)"
     );
@@ -129,7 +130,13 @@ mod tests {
         write_corpus(dir.path()).expect("writes the corpus");
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .expect("lists")
-            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         names.sort();
         let mut expected: Vec<&str> = DEMO_DOCS.iter().map(|doc| doc.name).collect();

@@ -862,11 +862,19 @@ mod tests {
         assert_eq!(settled("cited [12"), "cited");
         assert_eq!(settled("cited [1, 2"), "cited");
         assert_eq!(settled("cited [1,"), "cited");
-        assert_eq!(settled("cited [1]"), "cited", "`(` next would make it a link");
+        assert_eq!(
+            settled("cited [1]"),
+            "cited",
+            "`(` next would make it a link"
+        );
         assert_eq!(settled("cited [1][2"), "cited");
         assert_eq!(settled("cited [1]."), "cited [1].");
         assert_eq!(settled("a [link"), "a [link");
-        assert_eq!(settled("a [1234"), "a [1234", "four digits are never a marker");
+        assert_eq!(
+            settled("a [1234"),
+            "a [1234",
+            "four digits are never a marker"
+        );
         assert_eq!(settled("empty []"), "empty []");
         assert_eq!(settled("é ["), "é");
     }

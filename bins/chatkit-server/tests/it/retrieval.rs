@@ -269,9 +269,13 @@ async fn with_no_configuration_the_demo_answers_from_the_project_docs_and_cites_
 
     // The cited document is served where the citation points.
     let url = annotations[0]["source"]["url"].as_str().expect("url");
-    let page = reqwest::get(format!("{}{}", app.base, url.split('#').next().unwrap_or(url)))
-        .await
-        .expect("fetches");
+    let page = reqwest::get(format!(
+        "{}{}",
+        app.base,
+        url.split('#').next().unwrap_or(url)
+    ))
+    .await
+    .expect("fetches");
     assert_eq!(page.status(), 200);
     let body = page.text().await.expect("a body");
     assert!(
@@ -305,13 +309,10 @@ async fn with_no_configuration_the_demo_answers_from_the_project_docs_and_cites_
     };
     let retrieval = chatkit_server::demo_corpus::demo_retrieval(&settings);
     let index = retrieval.open_index(&settings).expect("opens the index");
-    let report = chatkit_server::retrieval::update_index(
-        &index,
-        &retrieval.source_folders(),
-        &mut |_| {},
-    )
-    .await
-    .expect("updates");
+    let report =
+        chatkit_server::retrieval::update_index(&index, &retrieval.source_folders(), &mut |_| {})
+            .await
+            .expect("updates");
     assert_eq!(report.files_indexed, 0, "{report:?}");
     assert_eq!(
         report.files_unchanged,

@@ -213,8 +213,22 @@ fn numbered_line(line: &str) -> Option<(&str, &str)> {
 /// question's own phrasing).
 fn question_terms(question: &str) -> Vec<String> {
     const COMMON: [&str; 16] = [
-        "how", "the", "and", "can", "what", "does", "for", "with", "you", "are", "use", "set",
-        "configure", "this", "that", "there",
+        "how",
+        "the",
+        "and",
+        "can",
+        "what",
+        "does",
+        "for",
+        "with",
+        "you",
+        "are",
+        "use",
+        "set",
+        "configure",
+        "this",
+        "that",
+        "there",
     ];
     let mut terms: Vec<String> = question
         .to_lowercase()
@@ -226,51 +240,46 @@ fn question_terms(question: &str) -> Vec<String> {
     terms
 }
 
-/// The sentence or table row of a passage sharing most `terms` (the first on a tie), as plain
-/// text of at most [`QUOTE_CHARS`].
+/// The sentence or table row of a passage sharing most `terms` (prose before code, the first on
+/// a tie), as plain text of at most [`QUOTE_CHARS`]. Each line of a passage is a block: a
+/// paragraph, a table row (cells separated by `|`), a line of code.
 fn best_unit(lines: &[&str], terms: &[String]) -> String {
-    let mut units: Vec<String> = Vec::new();
-    let mut prose = String::new();
-    let mut in_code = false;
+    // (text, reads as prose)
+    let mut units: Vec<(String, bool)> = Vec::new();
     for line in lines {
         let line = line.trim();
-        if line.starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code || line.starts_with('#') {
-            continue;
-        }
-        if line.starts_with('|') {
+        if line.contains(" | ") || line.starts_with('|') {
             let cells: Vec<&str> = line
                 .split('|')
                 .map(str::trim)
                 .filter(|cell| !cell.is_empty() && !cell.chars().all(|c| matches!(c, '-' | ':')))
                 .collect();
             if !cells.is_empty() {
-                units.push(cells.join(" — "));
+                units.push((cells.join(" — "), true));
             }
             continue;
         }
-        prose.push_str(line);
-        prose.push(' ');
+        if line.is_empty() || line.starts_with('#') || line.starts_with("```") {
+            continue;
+        }
+        for sentence in line.split_inclusive(". ").map(str::trim) {
+            let prose = sentence.ends_with(['.', ':', '?', '!']);
+            units.push((sentence.to_owned(), prose));
+        }
     }
-    units.extend(
-        prose
-            .split_inclusive(". ")
-            .map(str::trim)
-            .filter(|sentence| !sentence.is_empty())
-            .map(str::to_owned),
-    );
-    let score = |unit: &String| {
+    let score = |(unit, prose): &(String, bool)| {
         let lower = unit.to_lowercase();
-        terms.iter().filter(|term| lower.contains(term.as_str())).count()
+        let found = terms
+            .iter()
+            .filter(|term| lower.contains(term.as_str()))
+            .count();
+        (found, *prose)
     };
     let best = units
         .iter()
         .enumerate()
         .max_by_key(|(position, unit)| (score(unit), std::cmp::Reverse(*position)))
-        .map(|(_, unit)| unit.as_str())
+        .map(|(_, (unit, _))| unit.as_str())
         .unwrap_or_default();
     plain(best)
 }
@@ -375,7 +384,10 @@ mod tests {
             panic!("a search");
         };
         assert_eq!(name, "search_documentation", "a name saying search wins");
-        assert_eq!(arguments, json!({"query": "How do I configure JWKS?"}).to_string());
+        assert_eq!(
+            arguments,
+            json!({"query": "How do I configure JWKS?"}).to_string()
+        );
 
         let call = Message::Assistant {
             content: None,
@@ -395,7 +407,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.ends_with("\n\n`jwks_url` — the JWKS endpoint [5]"), "{text}");
+        assert!(
+            text.ends_with("\n\n`jwks_url` — the JWKS endpoint [5]"),
+            "{text}"
+        );
         assert!(!text.contains("[6]"), "{text}");
     }
 
@@ -430,6 +445,9 @@ mod tests {
         else {
             panic!("an answer");
         };
-        assert!(text.starts_with("Done. The tool answered: No passages"), "{text}");
+        assert!(
+            text.starts_with("Done. The tool answered: No passages"),
+            "{text}"
+        );
     }
 }

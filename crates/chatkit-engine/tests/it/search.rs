@@ -334,26 +334,26 @@ fn streamed_text_and_annotation_positions(events: &[Value]) -> (String, Vec<(i64
 }
 
 #[tokio::test]
-async fn stripped_markers_never_reach_a_delta_and_each_annotation_streams_once_its_text_is_sent()
-{
+async fn stripped_markers_never_reach_a_delta_and_each_annotation_streams_once_its_text_is_sent() {
     let h = harness(MarkerMode::Strip).await;
     script_searches(&h.model);
     // The model splits its markers across chunks as tokenizers do; a link and an unknown number
     // look like markers until their next character arrives.
-    h.model.push_turn(ScriptedTurn::default().with_text_chunks(&[
-        "Set `jwks_url` ",
-        "[",
-        "1",
-        "]. See [the",
-        " guide](https://x.test) and [2",
-        "](https://y.test). Sixty ",
-        "requests a minute [",
-        "2, ",
-        "1",
-        "]",
-        " or more [9]",
-        ".",
-    ]));
+    h.model
+        .push_turn(ScriptedTurn::default().with_text_chunks(&[
+            "Set `jwks_url` ",
+            "[",
+            "1",
+            "]. See [the",
+            " guide](https://x.test) and [2",
+            "](https://y.test). Sixty ",
+            "requests a minute [",
+            "2, ",
+            "1",
+            "]",
+            " or more [9]",
+            ".",
+        ]));
     let events = run(&h.engine, create("How do I configure JWKS?")).await;
 
     let final_text = "Set `jwks_url`. See [the guide](https://x.test) and [2](https://y.test). \
@@ -375,8 +375,14 @@ async fn stripped_markers_never_reach_a_delta_and_each_annotation_streams_once_i
     let indices: Vec<i64> = positions.iter().map(|(index, _)| *index).collect();
     assert_eq!(indices, [first, second, second]);
     for (index, sent) in &positions {
-        assert!(*index as usize <= *sent, "annotation at {index} after {sent} chars");
-        assert!(*sent < final_text.chars().count(), "streamed, not only at the end");
+        assert!(
+            *index as usize <= *sent,
+            "annotation at {index} after {sent} chars"
+        );
+        assert!(
+            *sent < final_text.chars().count(),
+            "streamed, not only at the end"
+        );
     }
     let sources: Vec<&Value> = updates(&events, "assistant_message.content_part.annotation_added")
         .iter()
