@@ -64,12 +64,8 @@ async fn a_search_shows_its_task_and_the_answer_cites_it_where_the_marker_stood(
     assert!(tool_output.contains("[1] Authentication"), "{tool_output}");
 
     // The search task: the query while it runs, the source found when done.
-    let workflow = events
-        .iter()
-        .find(|event| event["type"] == "thread.item.done" && event["item"]["type"] == "workflow")
-        .unwrap_or_else(|| panic!("a workflow in {:?}", kinds(events)));
-    let task = &workflow["item"]["workflow"]["tasks"][0];
-    assert_eq!(task["type"], "web_search", "{workflow:#}");
+    let task = &search_task(events);
+    assert_eq!(task["type"], "web_search", "{task:#}");
     assert_eq!(task["status_indicator"], "complete");
     assert_eq!(task["title_query"], "configure jwks_url JWKS endpoint");
     let sources = task["sources"].as_array().expect("sources");
@@ -92,29 +88,47 @@ async fn a_search_shows_its_task_and_the_answer_cites_it_where_the_marker_stood(
     let expected = json!([{"type": "annotation", "source": source,
         "index": text.chars().count() - 1}]);
     assert_eq!(content["annotations"], expected);
-    let streamed: Vec<&Value> = events
-        .iter()
-        .filter(|event| {
-            event["update"]["type"] == "assistant_message.content_part.annotation_added"
-        })
-        .map(|event| &event["update"]["annotation"])
-        .collect();
-    assert_eq!(streamed, [&expected[0]]);
+    assert_eq!(streamed_annotations(events), [&expected[0]]);
 
     // items.list gives the stored answer back exactly as it was sent.
-    let thread_id = reply.events[0]["thread"]["id"].as_str().expect("thread");
+    let stored = listed_answer(&app, events).await;
+    assert_eq!(stored["content"][0], *content);
+}
+
+/// The answer `items.list` gives back for the thread `events` created.
+async fn listed_answer(app: &TestApp, events: &[Value]) -> Value {
+    let thread_id = events[0]["thread"]["id"].as_str().expect("thread");
     let listed = app
         .post(json!({"type": "items.list", "params": {"thread_id": thread_id}}))
         .await;
     assert_eq!(listed.status, 200);
-    let stored = listed.json["data"]
+    listed.json["data"]
         .as_array()
         .expect("items")
         .iter()
         .find(|item| item["type"] == "assistant_message")
         .expect("the answer is stored")
-        .clone();
-    assert_eq!(stored["content"][0], *content);
+        .clone()
+}
+
+/// The first task of the first finished workflow (the search's).
+fn search_task(events: &[Value]) -> Value {
+    let workflow = events
+        .iter()
+        .find(|event| event["type"] == "thread.item.done" && event["item"]["type"] == "workflow")
+        .unwrap_or_else(|| panic!("a workflow in {:?}", kinds(events)));
+    workflow["item"]["workflow"]["tasks"][0].clone()
+}
+
+/// The annotations sent as `annotation_added` updates, in order.
+fn streamed_annotations(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|event| {
+            event["update"]["type"] == "assistant_message.content_part.annotation_added"
+        })
+        .map(|event| &event["update"]["annotation"])
+        .collect()
 }
 
 #[test]
@@ -213,12 +227,8 @@ async fn with_no_configuration_the_demo_answers_from_the_project_docs_and_cites_
     let events = &reply.events;
 
     // A search task with its query, then the docs it found.
-    let workflow = events
-        .iter()
-        .find(|event| event["type"] == "thread.item.done" && event["item"]["type"] == "workflow")
-        .unwrap_or_else(|| panic!("a workflow in {:?}", kinds(events)));
-    let task = &workflow["item"]["workflow"]["tasks"][0];
-    assert_eq!(task["type"], "web_search", "{workflow:#}");
+    let task = &search_task(events);
+    assert_eq!(task["type"], "web_search", "{task:#}");
     assert_eq!(task["status_indicator"], "complete");
     assert_eq!(task["title_query"], "how do I configure JWKS?");
     let sources = task["sources"].as_array().expect("sources");
@@ -258,14 +268,10 @@ async fn with_no_configuration_the_demo_answers_from_the_project_docs_and_cites_
         .filter_map(|event| event["update"]["delta"].as_str())
         .collect();
     assert_eq!(streamed, text);
-    let streamed_annotations: Vec<&Value> = events
-        .iter()
-        .filter(|event| {
-            event["update"]["type"] == "assistant_message.content_part.annotation_added"
-        })
-        .map(|event| &event["update"]["annotation"])
-        .collect();
-    assert_eq!(streamed_annotations, annotations.iter().collect::<Vec<_>>());
+    assert_eq!(
+        streamed_annotations(events),
+        annotations.iter().collect::<Vec<_>>()
+    );
 
     // The cited document is served where the citation points.
     let url = annotations[0]["source"]["url"].as_str().expect("url");
@@ -285,18 +291,7 @@ async fn with_no_configuration_the_demo_answers_from_the_project_docs_and_cites_
     );
 
     // items.list replays the answer with its annotations as sent.
-    let thread_id = events[0]["thread"]["id"].as_str().expect("thread");
-    let listed = app
-        .post(json!({"type": "items.list", "params": {"thread_id": thread_id}}))
-        .await;
-    assert_eq!(listed.status, 200);
-    let stored = listed.json["data"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|item| item["type"] == "assistant_message")
-        .expect("the answer is stored")
-        .clone();
+    let stored = listed_answer(&app, events).await;
     assert_eq!(stored["content"][0], *content);
 
     // Everything was indexed at start-up: a restart re-reads nothing.
