@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use agent_runtime::{AgentError, AnnotationSource, RunEvent, TextAnnotation, ToolCall, ToolOutput};
-use chatkit_protocol::citations::{MarkedText, MarkerMode, find_markers};
+use chatkit_protocol::citations::{
+    MarkedText, MarkerMode, ScanState, find_markers_continued, settled_len,
+};
 use chatkit_protocol::events::ThreadItemUpdate;
 use chatkit_protocol::items::{
     FileSource, StatusIndicator, UrlSource, WorkflowKind, WorkflowSummary,
@@ -230,10 +232,14 @@ struct StreamingMessage {
     item: AssistantMessageItem,
     /// The model's text so far, markers included.
     raw: String,
-    /// Characters of the shown text sent as deltas.
-    sent_chars: usize,
-    /// Markers of the settled text already turned into annotations.
-    markers_seen: usize,
+    /// Bytes of `raw` already scanned for markers (and sent, as `shown`).
+    scanned: usize,
+    /// Where the scan stands at `scanned`.
+    scan: ScanState,
+    /// The text shown to the user so far (markers stripped or kept), sent as deltas.
+    shown: String,
+    /// Characters of `shown`.
+    shown_chars: usize,
     /// Provider citations already sent.
     provided_seen: usize,
     /// Sources recorded without a number, annotated at the end of the text.
@@ -260,49 +266,6 @@ impl StreamingMessage {
         });
         self.annotations.push(annotation);
     }
-}
-
-/// The byte length of the part of `text` whose markers are settled: without a trailing run of
-/// `[`-groups that could still become (or turn out not to be) citation markers, and without the
-/// spaces before it (a stripped marker takes them).
-fn settled_len(text: &str) -> usize {
-    let mut end = text.len();
-    while let Some(open) = text[..end].rfind('[') {
-        if !could_be_marker(&text[open + 1..end]) {
-            break;
-        }
-        end = open;
-    }
-    text[..end].trim_end_matches(' ').len()
-}
-
-/// Whether `tail` (what follows a `[` up to the end of the text) is the start of a marker or a
-/// whole marker that the next character may still turn into a link: `12`, `1, 2`, `1,`, `3]`.
-fn could_be_marker(tail: &str) -> bool {
-    let (body, closed) = match tail.strip_suffix(']') {
-        Some(body) => (body, true),
-        None => (tail, false),
-    };
-    if closed && body.is_empty() {
-        return false;
-    }
-    let mut digits = 0;
-    let mut after_comma = false;
-    for c in body.chars() {
-        match c {
-            '0'..='9' if digits < 3 => {
-                digits += 1;
-                after_comma = false;
-            }
-            ',' if digits > 0 => {
-                digits = 0;
-                after_comma = true;
-            }
-            ' ' if after_comma => {}
-            _ => return false,
-        }
-    }
-    !closed || digits > 0
 }
 
 struct OpenWorkflow {
@@ -362,47 +325,46 @@ impl<'a> EventBridge<'a> {
         }
     }
 
-    /// The text so far with its `[n]` markers stripped or kept, and where they stand.
-    fn mark(&self, text: &str) -> MarkedText {
-        find_markers(
-            text,
-            |number| self.citable.contains_key(&number),
-            self.markers,
-        )
-    }
-
-    /// The updates for the part of a message that is settled: the text the user has not been
-    /// sent yet (markers stripped or kept), then an annotation for each marker found in it.
+    /// Scans the model's text of `message` up to `end` (a byte index of `raw` where markers are
+    /// settled, or its end when the message is done) and sends what the user has not seen: the
+    /// new text (markers stripped or kept), then an annotation for each marker in it.
     ///
     /// A marker is only known once the character after it arrives (`[1](` is a link), and with
     /// markers stripped the spaces before one go too, so a trailing `[`-run and trailing spaces
-    /// wait for the next delta: no delta ever carries text the final message does not have.
-    fn stream_settled(
+    /// wait for the next delta: no delta ever carries text the final message does not have. Only
+    /// the new part is scanned, so a long answer costs linear time.
+    fn send_scanned(
         &self,
         message: &mut StreamingMessage,
-        marked: &MarkedText,
+        end: usize,
         out: &mut Vec<ThreadStreamEvent>,
     ) {
-        let unsent: String = marked.text.chars().skip(message.sent_chars).collect();
-        if !unsent.is_empty() {
-            message.sent_chars += unsent.chars().count();
+        if end <= message.scanned {
+            return;
+        }
+        let MarkedText { text, markers } = find_markers_continued(
+            &message.raw[message.scanned..end],
+            &mut message.scan,
+            |number| self.citable.contains_key(&number),
+            self.markers,
+        );
+        message.scanned = end;
+        let offset = message.shown_chars;
+        if !text.is_empty() {
+            message.shown_chars += text.chars().count();
+            message.shown.push_str(&text);
             out.push(ThreadStreamEvent::ThreadItemUpdated {
                 item_id: message.item.id.clone(),
                 update: ThreadItemUpdate::AssistantMessageContentPartTextDelta {
                     content_index: 0,
-                    delta: unsent,
+                    delta: text,
                 },
             });
         }
-        let found: Vec<(Source, usize)> = marked
-            .markers
-            .iter()
-            .skip(message.markers_seen)
-            .filter_map(|marker| Some((self.citable.get(&marker.number)?.clone(), marker.index)))
-            .collect();
-        message.markers_seen = marked.markers.len();
-        for (source, index) in found {
-            message.annotate(source, index, out);
+        for marker in markers {
+            if let Some(source) = self.citable.get(&marker.number) {
+                message.annotate(source.clone(), offset + marker.index, out);
+            }
         }
     }
 
@@ -529,8 +491,10 @@ impl<'a> EventBridge<'a> {
                     StreamingMessage {
                         item,
                         raw: String::new(),
-                        sent_chars: 0,
-                        markers_seen: 0,
+                        scanned: 0,
+                        scan: ScanState::default(),
+                        shown: String::new(),
+                        shown_chars: 0,
                         provided_seen: 0,
                         unnumbered,
                         annotations: Vec::new(),
@@ -540,8 +504,9 @@ impl<'a> EventBridge<'a> {
             RunEvent::TextDelta { message_id, delta } => {
                 if let Some(mut message) = self.messages.remove(&message_id) {
                     message.raw.push_str(&delta);
-                    let marked = self.mark(&message.raw[..settled_len(&message.raw)]);
-                    self.stream_settled(&mut message, &marked, &mut out);
+                    // Only the part after what was scanned can still change.
+                    let end = message.scanned + settled_len(&message.raw[message.scanned..]);
+                    self.send_scanned(&mut message, end, &mut out);
                     self.messages.insert(message_id, message);
                 }
             }
@@ -554,7 +519,8 @@ impl<'a> EventBridge<'a> {
                     if let Some(source) = provider_source(&annotation) {
                         // The provider's indices are into the text it sent, which has no markers
                         // of ours (a provider that cites does so with annotations, not `[n]`).
-                        let end = message.raw.chars().count();
+                        let end =
+                            message.shown_chars + message.raw[message.scanned..].chars().count();
                         message.annotate(source, annotation.index.min(end), &mut out);
                     }
                 }
@@ -567,11 +533,16 @@ impl<'a> EventBridge<'a> {
                 if let Some(mut message) = self.messages.remove(&message_id) {
                     let mut unnumbered = std::mem::take(&mut message.unnumbered);
                     self.absorb_sources(&mut unnumbered);
-                    let marked = self.mark(&text);
-                    self.stream_settled(&mut message, &marked, &mut out);
+                    // The deltas add up to the full text; a message that came without any (from
+                    // a responder of its own) is all still to send.
+                    if message.raw.is_empty() {
+                        message.raw = text;
+                    }
+                    let end = message.raw.len();
+                    self.send_scanned(&mut message, end, &mut out);
                     // Tools cannot know where in the text the model uses unnumbered sources: the
                     // end.
-                    let end = marked.text.chars().count();
+                    let end = message.shown_chars;
                     for source in unnumbered {
                         message.annotate(source, end, &mut out);
                     }
@@ -580,7 +551,8 @@ impl<'a> EventBridge<'a> {
                             message.annotate(source, annotation.index.min(end), &mut out);
                         }
                     }
-                    let mut content = AssistantMessageContent::text(marked.text);
+                    let mut content =
+                        AssistantMessageContent::text(std::mem::take(&mut message.shown));
                     content.annotations = std::mem::take(&mut message.annotations);
                     out.push(ThreadStreamEvent::ThreadItemUpdated {
                         item_id: message.item.id.clone(),
@@ -844,38 +816,5 @@ fn thought_update(open: &mut OpenWorkflow) -> ThreadStreamEvent {
     ThreadStreamEvent::ThreadItemUpdated {
         item_id: open.item.id.clone(),
         update,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_trailing_run_that_may_still_be_a_marker_waits() {
-        fn settled(text: &str) -> &str {
-            &text[..settled_len(text)]
-        }
-        assert_eq!(settled("plain text"), "plain text");
-        assert_eq!(settled("ends in spaces  "), "ends in spaces");
-        assert_eq!(settled("cited ["), "cited");
-        assert_eq!(settled("cited [12"), "cited");
-        assert_eq!(settled("cited [1, 2"), "cited");
-        assert_eq!(settled("cited [1,"), "cited");
-        assert_eq!(
-            settled("cited [1]"),
-            "cited",
-            "`(` next would make it a link"
-        );
-        assert_eq!(settled("cited [1][2"), "cited");
-        assert_eq!(settled("cited [1]."), "cited [1].");
-        assert_eq!(settled("a [link"), "a [link");
-        assert_eq!(
-            settled("a [1234"),
-            "a [1234",
-            "four digits are never a marker"
-        );
-        assert_eq!(settled("empty []"), "empty []");
-        assert_eq!(settled("é ["), "é");
     }
 }
