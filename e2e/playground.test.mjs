@@ -360,6 +360,58 @@ test("an image is uploaded in two phases, sent and previewed", async () => {
   assert.deepEqual(pageProblems, []);
 });
 
+test("a question about the project is answered from its docs with numbered citation links", async () => {
+  // The no-config server searches the project's own documentation (embedded in the binary) and
+  // the demo model cites what it quotes.
+  await page.goto(`${base}/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.click("#new-thread");
+  await page.fill("#message", "how do I configure JWKS?");
+  await page.click("#send");
+  await waitForFinishedAnswers(1);
+
+  // The answer shows [n] links to the documents, titled by the source; no marker is left as text.
+  const answer = '#items .message[data-type="assistant_message"]:not([data-streaming])';
+  await page.waitForSelector(`${answer} .text a.citation`);
+  const citations = await page.$$eval(`${answer} .text a.citation`, (links) =>
+    links.map((link) => ({ text: link.textContent, href: link.getAttribute("href"), title: link.title })),
+  );
+  assert.ok(citations.length > 0);
+  for (const citation of citations) {
+    assert.match(citation.text, /^\[\d+\]$/);
+    assert.match(citation.href, /^\/playground\/docs\/[A-Z-]+\.md(#.*)?$/);
+    assert.ok(citation.title.length > 0, "the citation names its source");
+  }
+  const text = await page.textContent(`${answer} .text`);
+  const withoutLinks = citations.reduce((rest, citation) => rest.replace(citation.text, ""), text);
+  assert.doesNotMatch(withoutLinks, /\[\d+\]/, "every marker is a link");
+  assert.match(text.toLowerCase(), /jwks/);
+
+  // The sources under the answer link to the same documents, and the documents are served.
+  const listed = await page.$$eval(`${answer} .sources a`, (links) => links.map((link) => link.getAttribute("href")));
+  assert.ok(listed.length > 0);
+  for (const citation of citations) assert.ok(listed.includes(citation.href), `${citation.href} in ${listed}`);
+  const doc = await fetch(new URL(citations[0].href, base));
+  assert.equal(doc.status, 200);
+  assert.match(await doc.text(), /^# /);
+
+  // The search task shows its query and the documents it found.
+  await page.click('#items .message[data-type="workflow"] summary');
+  const task = '#items .message[data-type="workflow"] .task[data-status="complete"]';
+  await page.waitForSelector(`${task} .sources a`);
+  assert.match(await page.textContent(`${task} .task-title`), /how do I configure JWKS\?/);
+  const found = await page.$$eval(`${task} .sources a`, (links) => links.map((link) => link.getAttribute("href")));
+  for (const href of found) assert.match(href, /^\/playground\/docs\//);
+
+  // A reload draws the stored answer the same way.
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForSelector(`${answer} .text a.citation`);
+  assert.equal(await page.locator(`${answer} .text a.citation`).count(), citations.length);
+  await page.screenshot({ path: path.join(REPO_ROOT, "target/playground-citations.png") });
+  assert.deepEqual(pageProblems, []);
+});
+
 test("a tool call is shown as a workflow task", async (t) => {
   // A second server, configured with the bundled todo MCP server, so the demo model calls a
   // tool when asked to add a task.

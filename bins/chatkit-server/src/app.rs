@@ -256,8 +256,23 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
             ..RuntimeModelSettings::default()
         });
 
-    if let Some(retrieval) = &settings.retrieval {
-        agent = agent.with_tool(crate::retrieval::search_tool(settings, retrieval).await?);
+    match &settings.retrieval {
+        Some(retrieval) if retrieval.enabled => {
+            agent = agent.with_tool(crate::retrieval::search_tool(settings, retrieval).await?);
+        }
+        Some(_) => {}
+        None if settings.model.effective_provider() == ModelProviderKind::Demo => {
+            // The demo is a convenience: if its documentation cannot be indexed (a read-only
+            // working directory), the server still starts, without the search.
+            match crate::demo_corpus::search_tool(settings).await {
+                Ok(tool) => agent = agent.with_tool(tool),
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    "demo: the documentation search is off, its index could not be built"
+                ),
+            }
+        }
+        None => {}
     }
 
     let mcp_is_demo = settings.mcp_servers.is_empty();

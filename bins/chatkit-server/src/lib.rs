@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod demo_corpus;
 pub mod http;
 pub mod retrieval;
 pub mod settings;

@@ -18,10 +18,13 @@ use serde::Deserialize;
 
 use crate::settings::Settings;
 
-/// Retrieval settings. Present (even empty) means the agent gets a search tool.
+/// Retrieval settings. Present (even empty) means the agent gets a search tool, unless
+/// `enabled = false`. Absent, the demo model searches this project's own documentation
+/// ([`crate::demo_corpus`]).
 ///
 /// ```toml
 /// [retrieval]
+/// enabled = true                     # false: no search tool, not even the demo's
 /// index_dir = "chatkit-index"        # the embedded index
 /// chunk_size = 1200                  # largest passage, in characters
 /// k = 5                              # passages per search
@@ -34,6 +37,8 @@ use crate::settings::Settings;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrievalSettings {
+    /// Give the agent the search tool; `false` also turns off the demo's documentation search.
+    pub enabled: bool,
     /// Where the embedded index lives.
     pub index_dir: PathBuf,
     /// The folders the embedded index holds (indexed at start-up and by `chatkit-server index`).
@@ -63,6 +68,7 @@ impl Default for RetrievalSettings {
         let tool = SearchToolConfig::default();
         let chunk = ChunkConfig::default();
         Self {
+            enabled: true,
             index_dir: PathBuf::from("chatkit-index"),
             sources: Vec::new(),
             chunk_size: chunk.max_chars,
@@ -157,6 +163,9 @@ impl FieldSettings {
 impl RetrievalSettings {
     /// Checks what serde cannot (for `check-config` and start-up).
     pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
         if self.k == 0 || self.k > 50 {
             bail!("retrieval.k must be between 1 and 50");
         }

@@ -502,6 +502,9 @@ pub struct DemoSettings {
     pub todo_tools: bool,
     /// SQLite file of the demo's tasks.
     pub todo_db: PathBuf,
+    /// With the demo model and no `[retrieval]`, where the documentation search keeps the
+    /// embedded documents and their index (`corpus/`, `index/`).
+    pub docs_dir: PathBuf,
 }
 
 impl Default for DemoSettings {
@@ -509,6 +512,7 @@ impl Default for DemoSettings {
         Self {
             todo_tools: true,
             todo_db: PathBuf::from("data/todo.db"),
+            docs_dir: PathBuf::from("data/demo-docs"),
         }
     }
 }

@@ -545,11 +545,11 @@ function renderAssistantMessage(item, streaming) {
     if (!part) return;
     const block = el("div", "part");
     block.dataset.contentIndex = String(index);
-    block.append(el("div", "text", part.text || ""));
-    const sources = (part.annotations || []).map((annotation) => annotation && annotation.source).filter(Boolean);
+    const { text, sources } = renderAnnotatedText(part);
+    block.append(text);
     if (sources.length) {
       const list = el("ol", "sources");
-      for (const source of sources) list.append(el("li", null, source.title || source.url || source.filename || "source"));
+      for (const source of sources) list.append(sourceItem(source, "li"));
       block.append(list);
     }
     bubble.append(block);
@@ -558,6 +558,86 @@ function renderAssistantMessage(item, streaming) {
   node.append(bubble);
   if (!streaming && content.length) node.append(renderFeedback(item));
   return node;
+}
+
+// Citations: an annotation marks the point of the text (a position in Unicode code points, as
+// the reference's Python strings count) where a source supports it. Each distinct source gets a
+// number; the text shows [n] there, and the list under the message names the sources.
+
+/** Where a source can be opened: its URL when it is a web or same-origin address, else none. */
+function sourceHref(source) {
+  const url = source && source.type === "url" && typeof source.url === "string" ? source.url : "";
+  if (/^https?:\/\//i.test(url)) return url;
+  if (url.startsWith("/") && !url.startsWith("//")) return url;
+  return null;
+}
+
+/** What a source is called: its title, else its file name or URL. */
+function sourceLabel(source) {
+  return (source && (source.title || source.filename || source.url)) || "source";
+}
+
+/** A source as a list entry (or any `tag`): a link when it can be opened, its title otherwise. */
+function sourceItem(source, tag) {
+  const node = el(tag, "source");
+  const href = sourceHref(source);
+  if (href) {
+    const link = el("a", null, sourceLabel(source));
+    link.href = href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    if (source.description) link.title = source.description;
+    node.append(link);
+  } else {
+    node.append(el("span", null, sourceLabel(source)));
+    if (source && source.description) node.title = source.description;
+  }
+  return node;
+}
+
+/** A source's identity, so that two annotations of one document share a number. */
+function sourceKey(source) {
+  return JSON.stringify([source.type, source.url || source.filename || "", source.title || ""]);
+}
+
+/**
+ * The text of an output part with a numbered citation at each annotation, and the distinct
+ * sources in number order.
+ */
+function renderAnnotatedText(part) {
+  const text = el("div", "text");
+  const chars = Array.from(part.text || "");
+  const numbers = new Map();
+  const sources = [];
+  const marks = [];
+  for (const annotation of part.annotations || []) {
+    if (!annotation || !annotation.source) continue;
+    const key = sourceKey(annotation.source);
+    if (!numbers.has(key)) {
+      numbers.set(key, sources.length + 1);
+      sources.push(annotation.source);
+    }
+    const index = Number.isInteger(annotation.index) ? Math.min(Math.max(annotation.index, 0), chars.length) : chars.length;
+    marks.push({ index, number: numbers.get(key), source: annotation.source });
+  }
+  marks.sort((a, b) => a.index - b.index);
+  let at = 0;
+  for (const mark of marks) {
+    if (mark.index > at) text.append(document.createTextNode(chars.slice(at, mark.index).join("")));
+    at = Math.max(at, mark.index);
+    const href = sourceHref(mark.source);
+    const citation = el(href ? "a" : "span", "citation", `[${mark.number}]`);
+    citation.dataset.citation = String(mark.number);
+    citation.title = sourceLabel(mark.source);
+    if (href) {
+      citation.href = href;
+      citation.target = "_blank";
+      citation.rel = "noopener noreferrer";
+    }
+    text.append(citation);
+  }
+  if (at < chars.length) text.append(document.createTextNode(chars.slice(at).join("")));
+  return { text, sources };
 }
 
 function renderFeedback(item) {
@@ -622,7 +702,7 @@ function renderTask(task, tag = "div") {
   }
   if ((task.type === "web_search" || task.type === "file") && task.sources && task.sources.length) {
     const list = el("ul", "sources");
-    for (const source of task.sources) list.append(el("li", null, source.title || source.url || source.filename || "source"));
+    for (const source of task.sources) list.append(sourceItem(source, "li"));
     body.append(list);
   }
   node.append(body);

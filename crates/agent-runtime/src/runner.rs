@@ -82,6 +82,16 @@ pub enum RunEvent {
         /// The new text.
         delta: String,
     },
+    /// The provider attached a citation to the current assistant message's text, as it streamed
+    /// (the same citation is in [`RunEvent::MessageDone`]'s `annotations`, at the same position,
+    /// for a consumer that only looks at whole messages). A citation that arrives before any text
+    /// only comes with `MessageDone`.
+    AnnotationAdded {
+        /// The message's id.
+        message_id: String,
+        /// The citation.
+        annotation: TextAnnotation,
+    },
     /// The assistant message is complete.
     MessageDone {
         /// The message's id.
@@ -254,7 +264,12 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                         text.push_str(&delta);
                         yield Ok(RunEvent::TextDelta { message_id: id, delta });
                     }
-                    ModelEvent::Annotation(annotation) => annotations.push(annotation),
+                    ModelEvent::Annotation(annotation) => {
+                        if let Some(id) = &message_id {
+                            yield Ok(RunEvent::AnnotationAdded { message_id: id.clone(), annotation: annotation.clone() });
+                        }
+                        annotations.push(annotation);
+                    }
                     ModelEvent::ToolCall(call) => calls.push(call),
                     // Reported after the message is done: usage describes the whole turn.
                     ModelEvent::Usage(usage) => turn_usage = Some(usage),

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use agent_runtime::{AgentError, AnnotationSource, RunEvent, TextAnnotation, ToolCall, ToolOutput};
-use chatkit_protocol::citations::{MarkerMode, find_markers};
+use chatkit_protocol::citations::{
+    MarkedText, MarkerMode, ScanState, find_markers_continued, settled_len,
+};
 use chatkit_protocol::events::ThreadItemUpdate;
 use chatkit_protocol::items::{
     FileSource, StatusIndicator, UrlSource, WorkflowKind, WorkflowSummary,
@@ -208,7 +210,7 @@ pub struct EventBridge<'a> {
     sctx: StoreContext,
     thread_id: String,
     display: ToolDisplay,
-    messages: HashMap<String, AssistantMessageItem>,
+    messages: HashMap<String, StreamingMessage>,
     reasoning: Option<OpenWorkflow>,
     tools: Option<OpenWorkflow>,
     tool_tasks: HashMap<String, usize>,
@@ -221,6 +223,49 @@ pub struct EventBridge<'a> {
     /// The numbered sources of the whole response, by number: a later message may cite what an
     /// earlier search found.
     citable: BTreeMap<usize, Source>,
+}
+
+/// An assistant message while it streams: the model's text, how much of the text shown to the
+/// user has been sent, and the annotations sent (the finished message carries exactly these, in
+/// this order).
+struct StreamingMessage {
+    item: AssistantMessageItem,
+    /// The model's text so far, markers included.
+    raw: String,
+    /// Bytes of `raw` already scanned for markers (and sent, as `shown`).
+    scanned: usize,
+    /// Where the scan stands at `scanned`.
+    scan: ScanState,
+    /// The text shown to the user so far (markers stripped or kept), sent as deltas.
+    shown: String,
+    /// Characters of `shown`.
+    shown_chars: usize,
+    /// Provider citations already sent.
+    provided_seen: usize,
+    /// Sources recorded without a number, annotated at the end of the text.
+    unnumbered: Vec<Source>,
+    /// The annotations sent, in order.
+    annotations: Vec<Annotation>,
+}
+
+impl StreamingMessage {
+    /// Sends an annotation of `source` at `index` of the shown text.
+    fn annotate(&mut self, source: Source, index: usize, out: &mut Vec<ThreadStreamEvent>) {
+        let annotation = Annotation {
+            kind: Default::default(),
+            source,
+            index: Some(i64::try_from(index).unwrap_or(i64::MAX)),
+        };
+        out.push(ThreadStreamEvent::ThreadItemUpdated {
+            item_id: self.item.id.clone(),
+            update: ThreadItemUpdate::AssistantMessageContentPartAnnotationAdded {
+                content_index: 0,
+                annotation_index: self.annotations.len() as i64,
+                annotation: annotation.clone(),
+            },
+        });
+        self.annotations.push(annotation);
+    }
 }
 
 struct OpenWorkflow {
@@ -267,11 +312,9 @@ impl<'a> EventBridge<'a> {
         self
     }
 
-    /// The annotated content of a finished message: numbered sources cited by `[n]` markers are
-    /// annotated where the marker stands (the marker stripped or kept), sources recorded without
-    /// numbers at the end of the text; the provider's own citations where it placed them.
-    fn cite(&mut self, text: &str, provided: &[TextAnnotation]) -> AssistantMessageContent {
-        let mut unnumbered = Vec::new();
+    /// Moves the sources tools recorded since the last look into the citable ones (numbered) or
+    /// the message's end-of-text ones (unnumbered).
+    fn absorb_sources(&mut self, unnumbered: &mut Vec<Source>) {
         for recorded in self.output.take_recorded_sources() {
             match recorded.number {
                 Some(number) => {
@@ -280,34 +323,49 @@ impl<'a> EventBridge<'a> {
                 None => unnumbered.push(recorded.source),
             }
         }
-        let marked = find_markers(
-            text,
+    }
+
+    /// Scans the model's text of `message` up to `end` (a byte index of `raw` where markers are
+    /// settled, or its end when the message is done) and sends what the user has not seen: the
+    /// new text (markers stripped or kept), then an annotation for each marker in it.
+    ///
+    /// A marker is only known once the character after it arrives (`[1](` is a link), and with
+    /// markers stripped the spaces before one go too, so a trailing `[`-run and trailing spaces
+    /// wait for the next delta: no delta ever carries text the final message does not have. Only
+    /// the new part is scanned, so a long answer costs linear time.
+    fn send_scanned(
+        &self,
+        message: &mut StreamingMessage,
+        end: usize,
+        out: &mut Vec<ThreadStreamEvent>,
+    ) {
+        if end <= message.scanned {
+            return;
+        }
+        let MarkedText { text, markers } = find_markers_continued(
+            &message.raw[message.scanned..end],
+            &mut message.scan,
             |number| self.citable.contains_key(&number),
             self.markers,
         );
-        let end = marked.text.chars().count();
-        let mut content = AssistantMessageContent::text(marked.text);
-        let cited = marked
-            .markers
-            .iter()
-            .filter_map(|marker| Some((self.citable.get(&marker.number)?.clone(), marker.index)));
-        // Tools cannot know where in the text the model uses unnumbered sources: the end.
-        let appended = unnumbered.into_iter().map(|source| (source, end));
-        // The provider's indices are into the text it sent, which has no markers of ours (a
-        // provider that cites does so with annotations, not with `[n]`).
-        let from_provider = provided.iter().filter_map(|annotation| {
-            Some((provider_source(annotation)?, annotation.index.min(end)))
-        });
-        content.annotations = cited
-            .chain(appended)
-            .chain(from_provider)
-            .map(|(source, index)| Annotation {
-                kind: Default::default(),
-                source,
-                index: Some(i64::try_from(index).unwrap_or(i64::MAX)),
-            })
-            .collect();
-        content
+        message.scanned = end;
+        let offset = message.shown_chars;
+        if !text.is_empty() {
+            message.shown_chars += text.chars().count();
+            message.shown.push_str(&text);
+            out.push(ThreadStreamEvent::ThreadItemUpdated {
+                item_id: message.item.id.clone(),
+                update: ThreadItemUpdate::AssistantMessageContentPartTextDelta {
+                    content_index: 0,
+                    delta: text,
+                },
+            });
+        }
+        for marker in markers {
+            if let Some(source) = self.citable.get(&marker.number) {
+                message.annotate(source.clone(), offset + marker.index, out);
+            }
+        }
     }
 
     fn new_id(&self, kind: ItemIdKind) -> String {
@@ -426,17 +484,45 @@ impl<'a> EventBridge<'a> {
                         content: AssistantMessageContent::text(""),
                     },
                 });
-                self.messages.insert(message_id, item);
+                let mut unnumbered = Vec::new();
+                self.absorb_sources(&mut unnumbered);
+                self.messages.insert(
+                    message_id,
+                    StreamingMessage {
+                        item,
+                        raw: String::new(),
+                        scanned: 0,
+                        scan: ScanState::default(),
+                        shown: String::new(),
+                        shown_chars: 0,
+                        provided_seen: 0,
+                        unnumbered,
+                        annotations: Vec::new(),
+                    },
+                );
             }
             RunEvent::TextDelta { message_id, delta } => {
-                if let Some(item) = self.messages.get(&message_id) {
-                    out.push(ThreadStreamEvent::ThreadItemUpdated {
-                        item_id: item.id.clone(),
-                        update: ThreadItemUpdate::AssistantMessageContentPartTextDelta {
-                            content_index: 0,
-                            delta,
-                        },
-                    });
+                if let Some(mut message) = self.messages.remove(&message_id) {
+                    message.raw.push_str(&delta);
+                    // Only the part after what was scanned can still change.
+                    let end = message.scanned + settled_len(&message.raw[message.scanned..]);
+                    self.send_scanned(&mut message, end, &mut out);
+                    self.messages.insert(message_id, message);
+                }
+            }
+            RunEvent::AnnotationAdded {
+                message_id,
+                annotation,
+            } => {
+                if let Some(message) = self.messages.get_mut(&message_id) {
+                    message.provided_seen += 1;
+                    if let Some(source) = provider_source(&annotation) {
+                        // The provider's indices are into the text it sent, which has no markers
+                        // of ours (a provider that cites does so with annotations, not `[n]`).
+                        let end =
+                            message.shown_chars + message.raw[message.scanned..].chars().count();
+                        message.annotate(source, annotation.index.min(end), &mut out);
+                    }
                 }
             }
             RunEvent::MessageDone {
@@ -444,25 +530,38 @@ impl<'a> EventBridge<'a> {
                 text,
                 annotations,
             } => {
-                if let Some(mut item) = self.messages.remove(&message_id) {
-                    let content = self.cite(&text, &annotations);
-                    for (position, annotation) in content.annotations.iter().enumerate() {
-                        out.push(ThreadStreamEvent::ThreadItemUpdated {
-                            item_id: item.id.clone(),
-                            update: ThreadItemUpdate::AssistantMessageContentPartAnnotationAdded {
-                                content_index: 0,
-                                annotation_index: position as i64,
-                                annotation: annotation.clone(),
-                            },
-                        });
+                if let Some(mut message) = self.messages.remove(&message_id) {
+                    let mut unnumbered = std::mem::take(&mut message.unnumbered);
+                    self.absorb_sources(&mut unnumbered);
+                    // The deltas add up to the full text; a message that came without any (from
+                    // a responder of its own) is all still to send.
+                    if message.raw.is_empty() {
+                        message.raw = text;
                     }
+                    let end = message.raw.len();
+                    self.send_scanned(&mut message, end, &mut out);
+                    // Tools cannot know where in the text the model uses unnumbered sources: the
+                    // end.
+                    let end = message.shown_chars;
+                    for source in unnumbered {
+                        message.annotate(source, end, &mut out);
+                    }
+                    for annotation in annotations.iter().skip(message.provided_seen) {
+                        if let Some(source) = provider_source(annotation) {
+                            message.annotate(source, annotation.index.min(end), &mut out);
+                        }
+                    }
+                    let mut content =
+                        AssistantMessageContent::text(std::mem::take(&mut message.shown));
+                    content.annotations = std::mem::take(&mut message.annotations);
                     out.push(ThreadStreamEvent::ThreadItemUpdated {
-                        item_id: item.id.clone(),
+                        item_id: message.item.id.clone(),
                         update: ThreadItemUpdate::AssistantMessageContentPartDone {
                             content_index: 0,
                             content: content.clone(),
                         },
                     });
+                    let mut item = message.item;
                     item.content = vec![content];
                     out.push(ThreadStreamEvent::ThreadItemDone {
                         item: ThreadItem::AssistantMessage(item),

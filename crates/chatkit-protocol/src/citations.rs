@@ -75,18 +75,39 @@ fn parse_marker(chars: &[char], start: usize) -> Option<(Vec<usize>, usize)> {
 /// Markers naming an unknown number, markers inside code (between backticks) and Markdown links
 /// are left as they are and cite nothing.
 pub fn find_markers(text: &str, known: impl Fn(usize) -> bool, mode: MarkerMode) -> MarkedText {
+    find_markers_continued(text, &mut ScanState::default(), known, mode)
+}
+
+/// Where a scan for markers stands at the end of a piece of text: what the next piece of the
+/// same text needs to know (whether it starts inside code).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanState {
+    in_code: bool,
+}
+
+/// [`find_markers`] over the next piece of a text that arrives in pieces (a streamed answer),
+/// `state` carried from the previous piece; positions are within this piece's returned text.
+///
+/// Scanning the pieces one after the other gives what one scan of the whole would, provided each
+/// piece but the last ends at a [`settled_len`]: no marker, and no space a stripped marker would
+/// take, is cut in two.
+pub fn find_markers_continued(
+    text: &str,
+    state: &mut ScanState,
+    known: impl Fn(usize) -> bool,
+    mode: MarkerMode,
+) -> MarkedText {
     let chars: Vec<char> = text.chars().collect();
     let mut out: Vec<char> = Vec::with_capacity(chars.len());
     let mut markers = Vec::new();
-    let mut in_code = false;
     let mut index = 0;
     while index < chars.len() {
         let c = chars[index];
         if c == '`' {
-            in_code = !in_code;
+            state.in_code = !state.in_code;
         }
         if c == '['
-            && !in_code
+            && !state.in_code
             && let Some((numbers, end)) = parse_marker(&chars, index)
             && numbers.iter().all(|number| known(*number))
         {
@@ -115,6 +136,47 @@ pub fn find_markers(text: &str, known: impl Fn(usize) -> bool, mode: MarkerMode)
     }
 }
 
+/// The byte length of the part of `text` whose markers are settled: `text` without a trailing
+/// run of `[`-groups that could still become (or turn out not to be) markers once more text
+/// arrives, and without the spaces before it (a stripped marker takes them). A complete `[1]` at
+/// the end is not settled either: a `(` next would make it a link.
+pub fn settled_len(text: &str) -> usize {
+    let mut end = text.len();
+    while let Some(open) = text[..end].rfind('[') {
+        if !could_be_marker(&text[open + 1..end]) {
+            break;
+        }
+        end = open;
+    }
+    text[..end].trim_end_matches(' ').len()
+}
+
+/// Whether `tail` (what follows a `[` up to the end of the text) is the start of a marker, or a
+/// whole marker: `12`, `1, 2`, `1,`, `3]`.
+fn could_be_marker(tail: &str) -> bool {
+    let (body, closed) = match tail.strip_suffix(']') {
+        Some(body) => (body, true),
+        None => (tail, false),
+    };
+    let mut digits = 0;
+    let mut after_comma = false;
+    for c in body.chars() {
+        match c {
+            '0'..='9' if digits < 3 => {
+                digits += 1;
+                after_comma = false;
+            }
+            ',' if digits > 0 => {
+                digits = 0;
+                after_comma = true;
+            }
+            ' ' if after_comma => {}
+            _ => return false,
+        }
+    }
+    !closed || digits > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +197,59 @@ mod tests {
         let marked = find_markers("x [2].", |n| n == 2, MarkerMode::Keep);
         assert_eq!(marked.text, "x [2].");
         assert_eq!(summary(&marked), vec![(2, 5)]);
+    }
+
+    #[test]
+    fn a_trailing_run_that_may_still_be_a_marker_is_not_settled() {
+        fn settled(text: &str) -> &str {
+            &text[..settled_len(text)]
+        }
+        assert_eq!(settled("plain text"), "plain text");
+        assert_eq!(settled("ends in spaces  "), "ends in spaces");
+        assert_eq!(settled("cited ["), "cited");
+        assert_eq!(settled("cited [12"), "cited");
+        assert_eq!(settled("cited [1, 2"), "cited");
+        assert_eq!(settled("cited [1,"), "cited");
+        assert_eq!(
+            settled("cited [1]"),
+            "cited",
+            "`(` next would make it a link"
+        );
+        assert_eq!(settled("cited [1][2"), "cited");
+        assert_eq!(settled("cited [1]."), "cited [1].");
+        assert_eq!(settled("a [link"), "a [link");
+        assert_eq!(
+            settled("a [1234"),
+            "a [1234",
+            "four digits are never a marker"
+        );
+        assert_eq!(settled("empty []"), "empty []");
+        assert_eq!(settled("é ["), "é");
+    }
+
+    #[test]
+    fn pieces_cut_where_settled_scan_like_the_whole() {
+        let text = "Use `x [1]` then [1]. See [2](https://a.test), [3] and [1, 2] or [9].";
+        let known = |n: usize| n <= 3;
+        for mode in [MarkerMode::Strip, MarkerMode::Keep] {
+            let whole = find_markers(text, known, mode);
+            // Cut after every character, as deltas may: each piece ends where it is settled.
+            let mut state = ScanState::default();
+            let (mut joined, mut markers, mut done) = (String::new(), Vec::new(), 0);
+            for end in (1..=text.len()).filter(|end| text.is_char_boundary(*end)) {
+                let upto = if end == text.len() {
+                    end
+                } else {
+                    done + settled_len(&text[done..end])
+                };
+                let piece = find_markers_continued(&text[done..upto], &mut state, known, mode);
+                let offset = joined.chars().count();
+                markers.extend(piece.markers.iter().map(|m| (m.number, m.index + offset)));
+                joined.push_str(&piece.text);
+                done = upto;
+            }
+            assert_eq!(joined, whole.text, "{mode:?}");
+            assert_eq!(markers, summary(&whole), "{mode:?}");
+        }
     }
 }

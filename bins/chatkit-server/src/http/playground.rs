@@ -142,10 +142,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, chatkit_path: &str) {
         ),
         (PLAYGROUND_ICON_PATH, Asset::new(ICON_SVG, "image/svg+xml")),
     ];
+    // The demo's documentation, which its search results link to (plain text, so that a browser
+    // shows it rather than downloading it).
+    let docs = crate::demo_corpus::DEMO_DOCS.iter().map(|doc| {
+        (
+            format!("{}/{}", crate::demo_corpus::DEMO_DOCS_PATH, doc.name),
+            Asset::new(doc.text, "text/plain; charset=utf-8"),
+        )
+    });
+    let routes = routes
+        .into_iter()
+        .map(|(path, asset)| (path.to_owned(), asset))
+        .chain(docs);
     for (path, asset) in routes {
         let asset = Arc::new(asset);
         cfg.route(
-            path,
+            &path,
             web::get().to(move |req: HttpRequest| {
                 let asset = Arc::clone(&asset);
                 async move { asset.respond(&req) }

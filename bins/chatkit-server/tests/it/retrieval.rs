@@ -64,12 +64,8 @@ async fn a_search_shows_its_task_and_the_answer_cites_it_where_the_marker_stood(
     assert!(tool_output.contains("[1] Authentication"), "{tool_output}");
 
     // The search task: the query while it runs, the source found when done.
-    let workflow = events
-        .iter()
-        .find(|event| event["type"] == "thread.item.done" && event["item"]["type"] == "workflow")
-        .unwrap_or_else(|| panic!("a workflow in {:?}", kinds(events)));
-    let task = &workflow["item"]["workflow"]["tasks"][0];
-    assert_eq!(task["type"], "web_search", "{workflow:#}");
+    let task = &search_task(events);
+    assert_eq!(task["type"], "web_search", "{task:#}");
     assert_eq!(task["status_indicator"], "complete");
     assert_eq!(task["title_query"], "configure jwks_url JWKS endpoint");
     let sources = task["sources"].as_array().expect("sources");
@@ -92,29 +88,47 @@ async fn a_search_shows_its_task_and_the_answer_cites_it_where_the_marker_stood(
     let expected = json!([{"type": "annotation", "source": source,
         "index": text.chars().count() - 1}]);
     assert_eq!(content["annotations"], expected);
-    let streamed: Vec<&Value> = events
-        .iter()
-        .filter(|event| {
-            event["update"]["type"] == "assistant_message.content_part.annotation_added"
-        })
-        .map(|event| &event["update"]["annotation"])
-        .collect();
-    assert_eq!(streamed, [&expected[0]]);
+    assert_eq!(streamed_annotations(events), [&expected[0]]);
 
     // items.list gives the stored answer back exactly as it was sent.
-    let thread_id = reply.events[0]["thread"]["id"].as_str().expect("thread");
+    let stored = listed_answer(&app, events).await;
+    assert_eq!(stored["content"][0], *content);
+}
+
+/// The answer `items.list` gives back for the thread `events` created.
+async fn listed_answer(app: &TestApp, events: &[Value]) -> Value {
+    let thread_id = events[0]["thread"]["id"].as_str().expect("thread");
     let listed = app
         .post(json!({"type": "items.list", "params": {"thread_id": thread_id}}))
         .await;
     assert_eq!(listed.status, 200);
-    let stored = listed.json["data"]
+    listed.json["data"]
         .as_array()
         .expect("items")
         .iter()
         .find(|item| item["type"] == "assistant_message")
         .expect("the answer is stored")
-        .clone();
-    assert_eq!(stored["content"][0], *content);
+        .clone()
+}
+
+/// The first task of the first finished workflow (the search's).
+fn search_task(events: &[Value]) -> Value {
+    let workflow = events
+        .iter()
+        .find(|event| event["type"] == "thread.item.done" && event["item"]["type"] == "workflow")
+        .unwrap_or_else(|| panic!("a workflow in {:?}", kinds(events)));
+    workflow["item"]["workflow"]["tasks"][0].clone()
+}
+
+/// The annotations sent as `annotation_added` updates, in order.
+fn streamed_annotations(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|event| {
+            event["update"]["type"] == "assistant_message.content_part.annotation_added"
+        })
+        .map(|event| &event["update"]["annotation"])
+        .collect()
 }
 
 #[test]
@@ -187,4 +201,145 @@ fn the_index_command_builds_the_index_then_only_reads_what_changed() {
         second.starts_with("indexed 1 files (1 unchanged"),
         "{second}"
     );
+}
+
+/// The app as `cargo run -p chatkit-server` makes it with no settings: the demo model, no
+/// `[retrieval]` (its documentation search), its data in `data`.
+async fn spawn_demo_app(data: &std::path::Path, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let data = data.to_owned();
+    spawn_app_with(Db::Sqlite, move |settings| {
+        settings.model.base_url = None;
+        settings.model.api_key = None;
+        // The bundled todo server is this very binary's subcommand, which a test binary lacks.
+        settings.demo.todo_tools = false;
+        settings.demo.docs_dir = data.join("demo-docs");
+        configure(settings);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_configuration_the_demo_answers_from_the_project_docs_and_cites_them() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let app = spawn_demo_app(data.path(), |_| {}).await;
+    let reply = app.post(create("how do I configure JWKS?")).await;
+    assert_eq!(reply.status, 200);
+    let events = &reply.events;
+
+    // A search task with its query, then the docs it found.
+    let task = &search_task(events);
+    assert_eq!(task["type"], "web_search", "{task:#}");
+    assert_eq!(task["status_indicator"], "complete");
+    assert_eq!(task["title_query"], "how do I configure JWKS?");
+    let sources = task["sources"].as_array().expect("sources");
+    assert!(!sources.is_empty(), "{task:#}");
+    let is_a_doc = |url: &str| {
+        url.starts_with("/playground/docs/")
+            && chatkit_server::demo_corpus::DEMO_DOCS
+                .iter()
+                .any(|doc| url.split('#').next() == Some(&format!("/playground/docs/{}", doc.name)))
+    };
+    for source in sources {
+        assert_eq!(source["type"], "url");
+        assert!(source["url"].as_str().is_some_and(is_a_doc), "{source:#}");
+    }
+
+    // The answer quotes the passages and cites them; the markers are gone from every delta and
+    // each annotation streamed is one the answer keeps.
+    let answer = events.last().expect("an answer");
+    assert_eq!(answer["item"]["type"], "assistant_message", "{answer:#}");
+    let content = &answer["item"]["content"][0];
+    let text = content["text"].as_str().expect("text");
+    assert!(!text.contains("[1]"), "{text}");
+    let annotations = content["annotations"].as_array().expect("annotations");
+    assert!(!annotations.is_empty(), "{content:#}");
+    for annotation in annotations {
+        let url = annotation["source"]["url"].as_str().expect("a URL source");
+        assert!(is_a_doc(url), "{annotation:#}");
+        assert!(sources.contains(&annotation["source"]), "{annotation:#}");
+        let index = annotation["index"].as_u64().expect("an index") as usize;
+        assert!(index > 0 && index <= text.chars().count(), "{annotation:#}");
+    }
+    let mentions_jwks = text.to_lowercase().contains("jwks");
+    assert!(mentions_jwks, "the passages quoted are about JWKS: {text}");
+    let streamed: String = events
+        .iter()
+        .filter(|event| event["update"]["type"] == "assistant_message.content_part.text_delta")
+        .filter_map(|event| event["update"]["delta"].as_str())
+        .collect();
+    assert_eq!(streamed, text);
+    assert_eq!(
+        streamed_annotations(events),
+        annotations.iter().collect::<Vec<_>>()
+    );
+
+    // The cited document is served where the citation points.
+    let url = annotations[0]["source"]["url"].as_str().expect("url");
+    let page = reqwest::get(format!(
+        "{}{}",
+        app.base,
+        url.split('#').next().unwrap_or(url)
+    ))
+    .await
+    .expect("fetches");
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.expect("a body");
+    assert!(
+        chatkit_server::demo_corpus::DEMO_DOCS
+            .iter()
+            .any(|doc| doc.text == body)
+    );
+
+    // items.list replays the answer with its annotations as sent.
+    let stored = listed_answer(&app, events).await;
+    assert_eq!(stored["content"][0], *content);
+
+    // Everything was indexed at start-up: a restart re-reads nothing.
+    let settings = Settings {
+        demo: chatkit_server::settings::DemoSettings {
+            docs_dir: data.path().join("demo-docs"),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let retrieval = chatkit_server::demo_corpus::demo_retrieval(&settings);
+    let index = retrieval.open_index(&settings).expect("opens the index");
+    let report =
+        chatkit_server::retrieval::update_index(&index, &retrieval.source_folders(), &mut |_| {})
+            .await
+            .expect("updates");
+    assert_eq!(report.files_indexed, 0, "{report:?}");
+    assert_eq!(
+        report.files_unchanged,
+        chatkit_server::demo_corpus::DEMO_DOCS.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieval_enabled_false_turns_the_demo_search_off() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let app = spawn_demo_app(data.path(), |settings| {
+        settings.retrieval = Some(RetrievalSettings {
+            enabled: false,
+            ..RetrievalSettings::default()
+        });
+    })
+    .await;
+    let reply = app.post(create("how do I configure JWKS?")).await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        !kinds(&reply.events)
+            .iter()
+            .any(|kind| kind.contains("workflow")),
+        "{:?}",
+        kinds(&reply.events)
+    );
+    let answer = reply.events.last().expect("an answer");
+    assert!(
+        answer["item"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("You said: how do I configure JWKS?")),
+        "{answer:#}"
+    );
+    assert!(!data.path().join("demo-docs").exists(), "nothing indexed");
 }

@@ -51,6 +51,8 @@ async fn the_demo_tools_stay_off_when_turned_off() {
         dir.path().join("chatkit.db").display()
     );
     settings.demo.todo_tools = false;
+    // The demo's documentation search is on (no [retrieval]): its data in the tempdir too.
+    settings.demo.docs_dir = dir.path().join("demo-docs");
     let components = chatkit_server::compose(&settings).await.expect("composes");
     assert!(components.mcp.is_none());
     assert!(!settings.generate_titles(), "no titles from the demo model");

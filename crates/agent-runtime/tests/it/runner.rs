@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use test_support::{FakeOpenAi, ScriptedTurn};
 use tokio::sync::Barrier;
 
-use crate::{both, call, chat, with_patience};
+use crate::{both, call, chat, responses, with_patience};
 
 fn schema() -> Value {
     json!({"type": "object", "properties": {}})
@@ -638,4 +638,35 @@ async fn a_client_tool_result_continues_the_run_and_lost_results_do_not_break_it
     assert_eq!(sent[2]["role"], "tool");
     assert_eq!(sent[2]["tool_call_id"], "c9");
     assert_eq!(sent[3]["content"], "hello?");
+}
+
+#[tokio::test]
+async fn provider_citations_are_reported_as_they_arrive_and_again_with_the_message() {
+    let server = FakeOpenAi::start().await;
+    server.push_turn(
+        ScriptedTurn::text("Rust 1.85 is out.").with_annotation(json!({
+        "type": "url_citation", "start_index": 0, "end_index": 9,
+        "url": "https://blog.rust-lang.test/1.85", "title": "Rust 1.85"})),
+    );
+    let agent = Agent::new("helper", responses(&server));
+    let (events, _) = finished(&agent, vec![Message::user("news?")]).await;
+    let added: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| matches!(event, RunEvent::AnnotationAdded { .. }))
+        .map(|(position, _)| position)
+        .collect();
+    let done = events
+        .iter()
+        .position(|event| matches!(event, RunEvent::MessageDone { .. }))
+        .expect("the message is done");
+    assert_eq!(added.len(), 1, "{events:?}");
+    assert!(added[0] < done, "reported before the message is done");
+    let (RunEvent::AnnotationAdded { annotation, .. }, RunEvent::MessageDone { annotations, .. }) =
+        (&events[added[0]], &events[done])
+    else {
+        unreachable!()
+    };
+    assert_eq!(annotation.index, 9);
+    assert_eq!(annotations, std::slice::from_ref(annotation));
 }

@@ -84,6 +84,12 @@ async fn harness(markers: MarkerMode) -> Harness {
 }
 
 fn script_two_searches(model: &FakeOpenAi, answer: &str) {
+    script_searches(model);
+    model.push_turn(ScriptedTurn::text(answer));
+}
+
+/// A search for `jwks`, then one for `rate limits` (numbered on: [2]).
+fn script_searches(model: &FakeOpenAi) {
     model.push_turn(ScriptedTurn::tool_call(
         "call_1",
         "search_documentation",
@@ -94,7 +100,6 @@ fn script_two_searches(model: &FakeOpenAi, answer: &str) {
         "search_documentation",
         r#"{"query": "rate limits"}"#,
     ));
-    model.push_turn(ScriptedTurn::text(answer));
 }
 
 fn updates<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -304,4 +309,98 @@ async fn responses_api_citations_become_annotations_and_are_stored_as_sent() {
         .expect("the answer is stored")
         .clone();
     assert_eq!(stored["content"][0], *content);
+}
+
+/// The text deltas of a stream and, for each annotation sent, how much text had been sent
+/// before it.
+fn streamed_text_and_annotation_positions(events: &[Value]) -> (String, Vec<(i64, usize)>) {
+    let mut text = String::new();
+    let mut positions = Vec::new();
+    for event in events {
+        match event["update"]["type"].as_str() {
+            Some("assistant_message.content_part.text_delta") => {
+                text.push_str(event["update"]["delta"].as_str().expect("a delta"));
+            }
+            Some("assistant_message.content_part.annotation_added") => positions.push((
+                event["update"]["annotation"]["index"]
+                    .as_i64()
+                    .expect("an index"),
+                text.chars().count(),
+            )),
+            _ => {}
+        }
+    }
+    (text, positions)
+}
+
+#[tokio::test]
+async fn stripped_markers_never_reach_a_delta_and_each_annotation_streams_once_its_text_is_sent() {
+    let h = harness(MarkerMode::Strip).await;
+    script_searches(&h.model);
+    // The model splits its markers across chunks as tokenizers do; a link and an unknown number
+    // look like markers until their next character arrives.
+    h.model
+        .push_turn(ScriptedTurn::default().with_text_chunks(&[
+            "Set `jwks_url` ",
+            "[",
+            "1",
+            "]. See [the",
+            " guide](https://x.test) and [2",
+            "](https://y.test). Sixty ",
+            "requests a minute [",
+            "2, ",
+            "1",
+            "]",
+            " or more [9]",
+            ".",
+        ]));
+    let events = run(&h.engine, create("How do I configure JWKS?")).await;
+
+    let final_text = "Set `jwks_url`. See [the guide](https://x.test) and [2](https://y.test). \
+                      Sixty requests a minute or more [9].";
+    let content = &events.last().expect("an answer")["item"]["content"][0];
+    assert_eq!(content["text"], final_text);
+    let (streamed, positions) = streamed_text_and_annotation_positions(&events);
+    assert_eq!(streamed, final_text, "the deltas add up to the final text");
+    let deltas = updates(&events, "assistant_message.content_part.text_delta");
+    assert!(deltas.len() > 4, "the text still streams: {deltas:?}");
+
+    // [1] after "Set `jwks_url`", then [2, 1] after "a minute": sent as soon as the character
+    // after each marker showed it was one, before the rest of the text.
+    let first = "Set `jwks_url`".chars().count() as i64;
+    let second = "Set `jwks_url`. See [the guide](https://x.test) and [2](https://y.test). Sixty \
+                  requests a minute"
+        .chars()
+        .count() as i64;
+    let indices: Vec<i64> = positions.iter().map(|(index, _)| *index).collect();
+    assert_eq!(indices, [first, second, second]);
+    for (index, sent) in &positions {
+        assert!(
+            *index as usize <= *sent,
+            "annotation at {index} after {sent} chars"
+        );
+        assert!(
+            *sent < final_text.chars().count(),
+            "streamed, not only at the end"
+        );
+    }
+    let sources: Vec<&Value> = updates(&events, "assistant_message.content_part.annotation_added")
+        .iter()
+        .map(|event| &event["update"]["annotation"]["source"]["title"])
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            &json!("Authentication"),
+            &json!("Rate limits"),
+            &json!("Authentication")
+        ]
+    );
+    // The finished part carries exactly what was streamed, in order.
+    let streamed_annotations: Vec<Value> =
+        updates(&events, "assistant_message.content_part.annotation_added")
+            .iter()
+            .map(|event| event["update"]["annotation"].clone())
+            .collect();
+    assert_eq!(content["annotations"], Value::Array(streamed_annotations));
 }
