@@ -18,7 +18,7 @@ use crate::support::*;
 static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh, empty schema both instances of a test share.
-async fn shared_schema() -> String {
+pub(crate) async fn shared_schema() -> String {
     let url = postgres_url();
     let db = sea_orm::Database::connect(&url)
         .await
@@ -382,7 +382,7 @@ async fn the_rate_limit_is_one_limit_across_instances() {
 }
 
 /// An S3 server (s3s on a directory) in this process on a loopback port, with SigV4 auth on.
-async fn start_s3_server() -> (String, tempfile::TempDir) {
+pub(crate) async fn start_s3_server() -> (String, tempfile::TempDir) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
     let root = tempfile::tempdir().expect("tempdir");

@@ -128,7 +128,7 @@ pub struct Reply {
 
 impl TestApp {
     /// Records what the server sent, for the reference-types conformance check CI runs.
-    fn remember(&self, kind: &str, value: Value) {
+    pub fn remember(&self, kind: &str, value: Value) {
         if let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
