@@ -41,6 +41,22 @@ pub(crate) async fn stream_turn(
     body: &Value,
     cut_after: Option<&str>,
 ) -> Turn {
+    stream_turn_watching(recorder, client, base, token, body, |answer| {
+        cut_after.is_some_and(|marker| answer.contains(marker))
+    })
+    .await
+}
+
+/// [`stream_turn`], calling `hang_up` with the answer so far after each chunk: `true` closes
+/// the connection there.
+pub(crate) async fn stream_turn_watching(
+    recorder: &TestApp,
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    body: &Value,
+    mut hang_up: impl FnMut(&str) -> bool,
+) -> Turn {
     let read = async {
         let mut response = client
             .post(format!("{base}/chatkit"))
@@ -72,9 +88,7 @@ pub(crate) async fn stream_turn(
                 }
                 turn.events.push(event);
             }
-            if let Some(marker) = cut_after
-                && turn.answer.contains(marker)
-            {
+            if hang_up(&turn.answer) {
                 turn.cut = true;
                 // Dropping the response closes the connection mid-answer.
                 return turn;
@@ -449,4 +463,231 @@ async fn three_instances_behind_a_round_robin_proxy_keep_every_thread_in_order()
     for app in &mut apps {
         app.stop().await;
     }
+}
+
+/// How a turn of the database test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The whole answer arrived.
+    Answered,
+    /// The stream ended with a ChatKit `error` event.
+    ErrorEvent,
+    /// Refused before any stream, with a JSON error (503 `unavailable`).
+    Refused,
+}
+
+/// How `turn` ended; panics on a stream that just stopped.
+fn ending(turn: &Turn) -> Ending {
+    if turn.status != 200 {
+        assert_eq!(turn.status, 503, "{turn:?}");
+        return Ending::Refused;
+    }
+    match last_kind(turn).as_str() {
+        "thread.item.done:assistant_message" => Ending::Answered,
+        "error" => Ending::ErrorEvent,
+        other => panic!("a stream ended on {other}, neither an answer nor an error event"),
+    }
+}
+
+/// The ids of the items the client was told are saved (`thread.item.done`).
+fn reported_saved(turn: &Turn) -> Vec<String> {
+    turn.events
+        .iter()
+        .filter(|event| event["type"] == "thread.item.done")
+        .filter_map(|event| event["item"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The database goes wrong under load, without touching the PostgreSQL other tests share: the
+/// instance reaches it through a TCP proxy of this test. First every connection of this
+/// instance is killed with `pg_terminate_backend` (what a PostgreSQL restart does to clients)
+/// while several users stream; then the proxy refuses connections altogether (a database that
+/// is gone) while an answer streams, and comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_drops_its_connections_or_goes_away_ends_turns_cleanly() {
+    use sea_orm::ConnectionTrait;
+    const USERS: usize = 3;
+    const TURNS: usize = 4;
+
+    let model = FakeOpenAi::start_with(FakeOpenAiOptions {
+        fallback: Fallback::Echo,
+        ..FakeOpenAiOptions::default()
+    })
+    .await
+    .expect("fake model starts");
+    model.set_echo_chunk_latency(Duration::from_millis(20));
+    let schema = shared_schema().await;
+    let mut url = reqwest::Url::parse(&postgres_url()).expect("database URL");
+    let database = tokio::net::lookup_host((
+        url.host_str().expect("host").to_owned(),
+        url.port().unwrap_or(5432),
+    ))
+    .await
+    .expect("resolves")
+    .next()
+    .expect("an address");
+    let proxy = TcpProxy::start(vec![database]).await;
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(proxy.address.port())).expect("port");
+    let mut app = spawn_app_with(Db::Postgres, |settings| {
+        settings.database.url = url.to_string();
+        settings.database.schema = Some(schema.clone());
+        settings.model.base_url = Some(model.base_url());
+        settings.auth.shared_secret = Some(SECRET.to_owned());
+    })
+    .await;
+    let client = unpooled_client();
+    let mut saved = Vec::new();
+    let mut threads = Vec::new();
+    for user in 0..USERS {
+        let token = user_token(&format!("user-{user}"));
+        let created = stream_turn(
+            &app,
+            &client,
+            &app.base,
+            &token,
+            &create(&message_text(&format!("m{user}-first"))),
+            None,
+        )
+        .await;
+        assert_eq!(ending(&created), Ending::Answered);
+        saved.extend(reported_saved(&created));
+        let thread_id = created.events[0]["thread"]["id"]
+            .as_str()
+            .expect("thread id")
+            .to_owned();
+        threads.push((token, thread_id));
+    }
+
+    // 1. Every connection of this instance is terminated while the users stream.
+    let answered = tokio::sync::watch::Sender::new(0_usize);
+    let users = threads
+        .iter()
+        .enumerate()
+        .map(|(user, (token, thread_id))| {
+            let (app, client, answered) = (&app, &client, &answered);
+            async move {
+                let mut turns = Vec::new();
+                for turn in 0..TURNS {
+                    let body = add_message(thread_id, &message_text(&format!("m{user}-{turn}")));
+                    let turn = stream_turn(app, client, &app.base, token, &body, None).await;
+                    answered.send_modify(|count| *count += 1);
+                    turns.push(turn);
+                }
+                turns
+            }
+        });
+    let terminate = async {
+        // Once a few turns are through, so that the others are mid-stream.
+        let _ = answered.subscribe().wait_for(|count| *count >= USERS).await;
+        let ports: Vec<i32> = proxy.upstream_ports().into_iter().map(i32::from).collect();
+        let direct = sea_orm::Database::connect(postgres_url())
+            .await
+            .expect("connects directly");
+        let terminated = direct
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS n \
+                 FROM pg_stat_activity \
+                 WHERE datname = current_database() AND client_port = ANY($1)",
+                [ports.into()],
+            ))
+            .await
+            .expect("terminates")
+            .expect("a row")
+            .try_get::<i64>("", "n")
+            .expect("a count");
+        assert!(terminated > 0, "the instance had connections to terminate");
+        terminated
+    };
+    let (turns, terminated) = tokio::join!(futures::future::join_all(users), terminate);
+    let mut endings = BTreeMap::<&str, usize>::new();
+    for turn in turns.iter().flatten() {
+        let name = match ending(turn) {
+            Ending::Answered => "answered",
+            Ending::ErrorEvent => "error event",
+            Ending::Refused => "refused",
+        };
+        *endings.entry(name).or_default() += 1;
+        saved.extend(reported_saved(turn));
+    }
+    eprintln!("terminated {terminated} connections mid-run; turns: {endings:?}");
+
+    // The pools reconnect: every user's next turn is answered.
+    for (user, (token, thread_id)) in threads.iter().enumerate() {
+        let body = add_message(thread_id, &message_text(&format!("m{user}-after")));
+        let turn = stream_turn(&app, &client, &app.base, token, &body, None).await;
+        assert_eq!(ending(&turn), Ending::Answered, "{turn:?}");
+        saved.extend(reported_saved(&turn));
+    }
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!((status, &ready["checks"]["database"]), (200, &json!("ok")));
+
+    // 2. The database goes away while an answer streams: the answer cannot be saved, and the
+    // stream ends with an error event instead of hanging.
+    let (token, thread_id) = &threads[0];
+    let body = add_message(thread_id, &message_text("m0-gone"));
+    let proxy_ref = &proxy;
+    let turn = stream_turn_watching(&app, &client, &app.base, token, &body, |answer| {
+        if answer.contains("m0-gone") {
+            proxy_ref.set_open(false);
+        }
+        false
+    })
+    .await;
+    assert_eq!(ending(&turn), Ending::ErrorEvent, "{turn:?}");
+    saved.extend(reported_saved(&turn));
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(
+        (status, &ready["status"], &ready["checks"]["database"]),
+        (503, &json!("unavailable"), &json!("unavailable"))
+    );
+    // While it is gone, a new turn is refused before any stream starts.
+    let refused = stream_turn(
+        &app,
+        &client,
+        &app.base,
+        token,
+        &add_message(thread_id, &message_text("m0-refused")),
+        None,
+    )
+    .await;
+    assert_eq!(ending(&refused), Ending::Refused);
+
+    // 3. It comes back: ready again, and the thread goes on.
+    proxy.set_open(true);
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!((status, &ready["checks"]["database"]), (200, &json!("ok")));
+    let back = stream_turn(
+        &app,
+        &client,
+        &app.base,
+        token,
+        &add_message(thread_id, &message_text("m0-back")),
+        None,
+    )
+    .await;
+    assert_eq!(ending(&back), Ending::Answered, "{back:?}");
+    saved.extend(reported_saved(&back));
+
+    // Nothing the clients were told is saved was lost.
+    let mut stored = Vec::new();
+    for (user, (_, thread_id)) in threads.iter().enumerate() {
+        let page = app
+            .engine
+            .store()
+            .load_thread_items(
+                thread_id,
+                None,
+                10_000,
+                Order::Asc,
+                &StoreContext::new(format!("user-{user}")),
+            )
+            .await
+            .expect("loads");
+        stored.extend(page.data.iter().map(|item| item.id().to_owned()));
+    }
+    let lost: Vec<_> = saved.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(lost.is_empty(), "reported saved, then lost: {lost:?}");
+    app.stop().await;
 }
