@@ -16,6 +16,7 @@ mod retrieval;
 mod scale_out;
 mod shutdown;
 mod slow_client;
+mod streamed_uploads;
 mod titles_and_demo;
 mod transcription;
 mod widgets;

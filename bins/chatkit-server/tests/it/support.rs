@@ -225,6 +225,11 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Where the local-disk attachment store keeps its files.
+    pub fn attachments_dir(&self) -> PathBuf {
+        self._dir.path().join("attachments")
+    }
+
     /// Stops the app as SIGTERM would and waits for it.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
