@@ -118,7 +118,11 @@ async fn turn(client: &reqwest::Client, base: &str, body: Value) -> anyhow::Resu
     }
     let thread = events
         .iter()
-        .find_map(|event| event["thread"]["id"].as_str().or(event["item"]["thread_id"].as_str()))
+        .find_map(|event| {
+            event["thread"]["id"]
+                .as_str()
+                .or(event["item"]["thread_id"].as_str())
+        })
         .context("no thread id")?;
     Ok(thread.to_owned())
 }
@@ -170,7 +174,7 @@ async fn measure(
             let mut thread = String::new();
             while !stop.load(Ordering::Relaxed) {
                 // A fresh thread every 20 turns keeps the history (and the model request) short.
-                let body = if sent % 20 == 0 {
+                let body = if sent.is_multiple_of(20) {
                     json!({"type": "threads.create", "params": {"input": message("hello")}})
                 } else {
                     json!({"type": "threads.add_user_message", "params": {

@@ -122,7 +122,7 @@ impl Coin {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        self.0 % 2 == 0
+        self.0.is_multiple_of(2)
     }
 }
 
