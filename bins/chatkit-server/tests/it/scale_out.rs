@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chatkit_protocol::Order;
 use chatkit_protocol::sse::SseDecoder;
+use chatkit_protocol::{Order, ThreadItem};
 use chatkit_store::StoreContext;
 use serde_json::{Value, json};
 use test_support::fake_openai::{FakeOpenAi, FakeOpenAiOptions, Fallback};
 
 use crate::legacy_chat::{SECRET, user_token};
-use crate::multi_instance::{shared_schema, start_s3_server};
+use crate::multi_instance::{shared_schema, start_s3_server, texts, use_s3};
 use crate::proxy::TcpProxy;
 use crate::support::*;
 
@@ -126,12 +126,8 @@ impl Coin {
     }
 }
 
-/// `(type, text)` of every stored item of a thread, oldest first, read from the store.
-pub(crate) async fn stored_items(
-    app: &TestApp,
-    thread_id: &str,
-    user: &str,
-) -> Vec<(String, String)> {
+/// Every stored item of a thread, oldest first, read from the store.
+async fn stored(app: &TestApp, thread_id: &str, user: &str) -> Vec<ThreadItem> {
     let page = app
         .engine
         .store()
@@ -146,18 +142,24 @@ pub(crate) async fn stored_items(
         .expect("loads the items");
     assert!(!page.has_more);
     page.data
-        .iter()
-        .map(|item| {
-            let item = serde_json::to_value(item).expect("serializes");
-            (
-                item["type"].as_str().unwrap_or_default().to_owned(),
-                item["content"][0]["text"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
-        .collect()
+}
+
+/// `(type, text)` of every stored item of a thread, oldest first.
+async fn stored_items(app: &TestApp, thread_id: &str, user: &str) -> Vec<(String, String)> {
+    texts(&serde_json::to_value(stored(app, thread_id, user).await).expect("serializes"))
+}
+
+/// A model whose answers echo their question (`You said: ...`), so that they identify it, word by
+/// word with `latency` before each, so that a client can leave half-way.
+async fn slow_echo_model(latency: Duration) -> FakeOpenAi {
+    let model = FakeOpenAi::start_with(FakeOpenAiOptions {
+        fallback: Fallback::Echo,
+        ..FakeOpenAiOptions::default()
+    })
+    .await
+    .expect("fake model starts");
+    model.set_echo_chunk_latency(latency);
+    model
 }
 
 /// Words after the marker, so that an answer streams in many chunks.
@@ -183,15 +185,7 @@ async fn three_instances_behind_a_round_robin_proxy_keep_every_thread_in_order()
     const TABS: usize = 2;
     const MESSAGES: usize = 6;
 
-    // Echoed answers identify their question and stream slowly enough for a client to leave
-    // half-way.
-    let model = FakeOpenAi::start_with(FakeOpenAiOptions {
-        fallback: Fallback::Echo,
-        ..FakeOpenAiOptions::default()
-    })
-    .await
-    .expect("fake model starts");
-    model.set_echo_chunk_latency(Duration::from_millis(15));
+    let model = slow_echo_model(Duration::from_millis(15)).await;
     let (s3_endpoint, _bucket) = start_s3_server().await;
     let schema = shared_schema().await;
     let configure = |settings: &mut chatkit_server::Settings| {
@@ -199,13 +193,7 @@ async fn three_instances_behind_a_round_robin_proxy_keep_every_thread_in_order()
         settings.model.base_url = Some(model.base_url());
         settings.agent.history_items = 200;
         settings.auth.shared_secret = Some(SECRET.to_owned());
-        settings.attachments.backend = chatkit_server::settings::AttachmentBackend::S3;
-        let s3 = &mut settings.attachments.s3;
-        s3.bucket = "chat-files".to_owned();
-        s3.endpoint = Some(s3_endpoint.clone());
-        s3.access_key_id = Some("test-access-key".to_owned());
-        s3.secret_access_key = Some("test-secret-key-0123456789".to_owned());
-        s3.allow_http = true;
+        use_s3(settings, &s3_endpoint);
     };
     let mut apps = Vec::new();
     for _ in 0..INSTANCES {
@@ -509,13 +497,7 @@ async fn a_database_that_drops_its_connections_or_goes_away_ends_turns_cleanly()
     const USERS: usize = 3;
     const TURNS: usize = 4;
 
-    let model = FakeOpenAi::start_with(FakeOpenAiOptions {
-        fallback: Fallback::Echo,
-        ..FakeOpenAiOptions::default()
-    })
-    .await
-    .expect("fake model starts");
-    model.set_echo_chunk_latency(Duration::from_millis(20));
+    let model = slow_echo_model(Duration::from_millis(20)).await;
     let schema = shared_schema().await;
     let mut url = reqwest::Url::parse(&postgres_url()).expect("database URL");
     let database = tokio::net::lookup_host((
@@ -642,52 +624,28 @@ async fn a_database_that_drops_its_connections_or_goes_away_ends_turns_cleanly()
         (status, &ready["status"], &ready["checks"]["database"]),
         (503, &json!("unavailable"), &json!("unavailable"))
     );
+    let send = async |marker: &str| {
+        let body = add_message(thread_id, &message_text(marker));
+        stream_turn(&app, &client, &app.base, token, &body, None).await
+    };
     // While it is gone, a new turn is refused before any stream starts.
-    let refused = stream_turn(
-        &app,
-        &client,
-        &app.base,
-        token,
-        &add_message(thread_id, &message_text("m0-refused")),
-        None,
-    )
-    .await;
-    assert_eq!(ending(&refused), Ending::Refused);
+    assert_eq!(ending(&send("m0-refused").await), Ending::Refused);
 
     // 3. It comes back: ready again, and the thread goes on.
     proxy.set_open(true);
     let (status, ready) = app.get("/readyz").await;
     assert_eq!((status, &ready["checks"]["database"]), (200, &json!("ok")));
-    let back = stream_turn(
-        &app,
-        &client,
-        &app.base,
-        token,
-        &add_message(thread_id, &message_text("m0-back")),
-        None,
-    )
-    .await;
+    let back = send("m0-back").await;
     assert_eq!(ending(&back), Ending::Answered, "{back:?}");
     saved.extend(reported_saved(&back));
 
     // Nothing the clients were told is saved was lost.
-    let mut stored = Vec::new();
+    let mut stored_ids = Vec::new();
     for (user, (_, thread_id)) in threads.iter().enumerate() {
-        let page = app
-            .engine
-            .store()
-            .load_thread_items(
-                thread_id,
-                None,
-                10_000,
-                Order::Asc,
-                &StoreContext::new(format!("user-{user}")),
-            )
-            .await
-            .expect("loads");
-        stored.extend(page.data.iter().map(|item| item.id().to_owned()));
+        let items = stored(&app, thread_id, &format!("user-{user}")).await;
+        stored_ids.extend(items.iter().map(|item| item.id().to_owned()));
     }
-    let lost: Vec<_> = saved.iter().filter(|id| !stored.contains(id)).collect();
+    let lost: Vec<_> = saved.iter().filter(|id| !stored_ids.contains(id)).collect();
     assert!(lost.is_empty(), "reported saved, then lost: {lost:?}");
     app.stop().await;
 }

@@ -12,7 +12,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::legacy_chat::{SECRET, user_token};
-use crate::multi_instance::start_s3_server;
+use crate::multi_instance::{start_s3_server, use_s3};
 use crate::support::*;
 
 /// Larger than any chunk the server reads at once (actix reads at most 64 KiB).
@@ -69,13 +69,7 @@ async fn setup(s3: bool) -> Setup {
         settings.auth.shared_secret = Some(SECRET.to_owned());
         settings.attachments.max_bytes = LIMIT;
         if let Some((endpoint, _)) = &bucket {
-            settings.attachments.backend = chatkit_server::settings::AttachmentBackend::S3;
-            let s3 = &mut settings.attachments.s3;
-            s3.bucket = "chat-files".to_owned();
-            s3.endpoint = Some(endpoint.clone());
-            s3.access_key_id = Some("test-access-key".to_owned());
-            s3.secret_access_key = Some("test-secret-key-0123456789".to_owned());
-            s3.allow_http = true;
+            use_s3(settings, endpoint);
         }
     })
     .await;
