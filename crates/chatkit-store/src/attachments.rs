@@ -204,6 +204,19 @@ fn not_found_or(error: std::io::Error, id: &str) -> StoreError {
 }
 
 async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let chunk: Result<Bytes, StoreError> = Ok(Bytes::copy_from_slice(bytes));
+    stream_atomically(path, futures::stream::iter([chunk]).boxed(), u64::MAX).await
+}
+
+/// Writes the chunks to a temporary file beside `path` as they arrive and renames it over
+/// `path` once the stream ended well, so a reader sees the old bytes or the new ones, never
+/// half; a failed or oversized stream removes the temporary file.
+async fn stream_atomically(
+    path: &Path,
+    mut chunks: AttachmentByteStream<'_>,
+    max_bytes: u64,
+) -> Result<(), StoreError> {
+    use tokio::io::AsyncWriteExt;
     let directory = path
         .parent()
         .ok_or_else(|| StoreError::Backend("attachment path has no parent".to_owned()))?;
@@ -211,15 +224,28 @@ async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .await
         .map_err(io_error)?;
     let temporary = directory.join(format!(".upload-{}", generate_id(ItemIdKind::Attachment)));
-    tokio::fs::write(&temporary, bytes)
-        .await
-        .map_err(io_error)?;
-    if let Err(error) = tokio::fs::rename(&temporary, path).await {
+    let written: Result<(), StoreError> = async {
+        let mut file = tokio::fs::File::create(&temporary)
+            .await
+            .map_err(io_error)?;
+        let mut size: u64 = 0;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            if size > max_bytes {
+                return Err(too_large(size, max_bytes));
+            }
+            file.write_all(&chunk).await.map_err(io_error)?;
+        }
+        file.flush().await.map_err(io_error)?;
+        tokio::fs::rename(&temporary, path).await.map_err(io_error)
+    }
+    .await;
+    if written.is_err() {
         // Best effort: a leftover temporary file is harmless but should not pile up.
         let _ = tokio::fs::remove_file(&temporary).await;
-        return Err(io_error(error));
     }
-    Ok(())
+    written
 }
 
 #[async_trait]
@@ -267,6 +293,17 @@ impl AttachmentStore for LocalDiskAttachmentStore {
         }
         let path = self.path(attachment_id, ctx)?;
         write_atomically(&path, bytes).await
+    }
+
+    #[tracing::instrument(name = "attachments.write_stream", skip_all, fields(attachment.id = %attachment_id))]
+    async fn write_stream(
+        &self,
+        attachment_id: &str,
+        chunks: AttachmentByteStream<'_>,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        let path = self.path(attachment_id, ctx)?;
+        stream_atomically(&path, chunks, self.config.max_bytes).await
     }
 
     async fn read_bytes(

@@ -19,6 +19,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatkit_engine::{DirectUpload, EngineError};
+use chatkit_store::{AttachmentByteStream, StoreError};
 use futures::StreamExt;
 
 use crate::http::AppState;
@@ -49,69 +50,98 @@ fn is_multipart(req: &HttpRequest) -> bool {
         })
 }
 
-/// Reads a stream of chunks, refusing it once it grows past `limit`.
-async fn read_limited<S, E>(mut stream: S, limit: u64) -> Result<Vec<u8>, ApiError>
+/// Feeds an actix body (which is not `Send`) to `write` (whose store wants a `Send` stream)
+/// chunk by chunk through a channel of two chunks, so an upload is never held whole in memory.
+/// A body that cannot be read ends the store's stream with an error, so the store keeps nothing
+/// of it; the size limit is the engine's, enforced on the same stream.
+async fn stream_body<S, E, F, T>(body: S, write: F) -> Result<T, ApiError>
 where
     S: futures::Stream<Item = Result<web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
+    F: AsyncFnOnce(AttachmentByteStream<'static>) -> Result<T, EngineError>,
 {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|err| bad_request(format!("the request body could not be read: {err}")))?;
-        if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(EngineError::attachment_too_large(limit).into());
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<web::Bytes, StoreError>>(2);
+    let chunks = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    })
+    .boxed();
+    let feed = async move {
+        let mut body = body;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    if sender.send(Ok(chunk)).await.is_err() {
+                        // The store stopped reading: its own error says why.
+                        return Ok(());
+                    }
+                }
+                Err(err) => {
+                    let _ = sender
+                        .send(Err(StoreError::InvalidInput(
+                            "the upload was cut off".to_owned(),
+                        )))
+                        .await;
+                    return Err(bad_request(format!(
+                        "the request body could not be read: {err}"
+                    )));
+                }
+            }
         }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+        Ok(())
+    };
+    let (fed, written) = futures::join!(feed, write(chunks));
+    // A body that broke explains the store's failure better than the store does.
+    fed?;
+    Ok(written?)
 }
 
-/// The `file` field of a multipart body. Other fields are skipped (up to a small size each).
-async fn multipart_file(
+/// Finds the `file` field of a multipart body (other fields before it are skipped, up to a
+/// small size each) and streams it to `write` with its name and type.
+async fn multipart_file<F, T>(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: u64,
-) -> Result<DirectUpload, ApiError> {
+    write: F,
+) -> Result<T, ApiError>
+where
+    F: AsyncFnOnce(DirectUpload, AttachmentByteStream<'static>) -> Result<T, EngineError>,
+{
     const OTHER_FIELD_LIMIT: u64 = 64 * 1024;
     let mut multipart = Multipart::new(req.headers(), payload);
-    let mut found = None;
     while let Some(field) = multipart.next().await {
         let field =
             field.map_err(|err| bad_request(format!("the multipart body is malformed: {err}")))?;
-        if field.name() == Some("file") && found.is_none() {
-            let name = field
-                .content_disposition()
-                .and_then(|disposition| disposition.get_filename())
-                .map(str::to_owned);
-            let mime_type = field.content_type().map(ToString::to_string);
-            let bytes = read_limited(field, limit).await?;
-            found = Some(DirectUpload {
-                name,
-                mime_type,
-                bytes,
-            });
-        } else {
-            read_limited(field, OTHER_FIELD_LIMIT).await?;
+        if field.name() == Some("file") {
+            let upload = DirectUpload {
+                name: field
+                    .content_disposition()
+                    .and_then(|disposition| disposition.get_filename())
+                    .map(str::to_owned),
+                mime_type: field.content_type().map(ToString::to_string),
+            };
+            // Fields after the file are not read: ChatKit sends none.
+            return stream_body(field, async move |chunks| write(upload, chunks).await).await;
+        }
+        skip_field(field, OTHER_FIELD_LIMIT).await?;
+    }
+    Err(bad_request("the multipart body has no `file` field"))
+}
+
+/// Reads a field that is not the file and drops it, refusing it once it grows past `limit`.
+async fn skip_field(mut field: actix_multipart::Field, limit: u64) -> Result<(), ApiError> {
+    let mut size: u64 = 0;
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk
+            .map_err(|err| bad_request(format!("the request body could not be read: {err}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(EngineError::attachment_too_large(limit).into());
         }
     }
-    found.ok_or_else(|| bad_request("the multipart body has no `file` field"))
+    Ok(())
 }
 
-/// The uploaded bytes: a multipart `file` field, or the raw body.
-async fn upload_bytes(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: u64,
-) -> Result<Vec<u8>, ApiError> {
-    if is_multipart(req) {
-        Ok(multipart_file(req, payload, limit).await?.bytes)
-    } else {
-        read_limited(payload, limit).await
-    }
-}
-
-/// `PUT|POST /attachments/{id}`: the bytes of an attachment created by `attachments.create`.
+/// `PUT|POST /attachments/{id}`: the bytes of an attachment created by `attachments.create`, as
+/// the raw body or a multipart `file` field, streamed to the attachment store.
 async fn upload(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -121,12 +151,19 @@ async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     // The owner check comes first: someone else's attachment is refused without reading the body.
     let pending = state.engine.begin_upload(&id, &caller.0).await?;
-    let bytes = upload_bytes(&req, payload, pending.max_bytes()).await?;
-    let attachment = pending.finish(&bytes).await?;
+    let attachment = if is_multipart(&req) {
+        multipart_file(&req, payload, async move |_, chunks| {
+            pending.finish(chunks).await
+        })
+        .await?
+    } else {
+        stream_body(payload, async move |chunks| pending.finish(chunks).await).await?
+    };
     Ok(HttpResponse::Ok().json(attachment))
 }
 
-/// `POST /attachments`: ChatKit's direct upload, one multipart `file` field.
+/// `POST /attachments`: ChatKit's direct upload, one multipart `file` field, streamed to the
+/// attachment store.
 async fn direct_upload(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -138,9 +175,12 @@ async fn direct_upload(
             "a direct upload is multipart/form-data with a `file` field",
         ));
     }
-    let limit = state.engine.config().max_attachment_bytes;
-    let upload = multipart_file(&req, payload, limit).await?;
-    let attachment = state.engine.upload_directly(upload, &caller.0).await?;
+    let engine = &state.engine;
+    let ctx = &caller.0;
+    let attachment = multipart_file(&req, payload, async move |upload, chunks| {
+        engine.upload_directly(upload, chunks, ctx).await
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(attachment))
 }
 

@@ -18,7 +18,7 @@ use crate::support::*;
 static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh, empty schema both instances of a test share.
-async fn shared_schema() -> String {
+pub(crate) async fn shared_schema() -> String {
     let url = postgres_url();
     let db = sea_orm::Database::connect(&url)
         .await
@@ -78,7 +78,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// `(type, text)` of each item of a page or thread, in the order given.
-fn texts(items: &Value) -> Vec<(String, String)> {
+pub(crate) fn texts(items: &Value) -> Vec<(String, String)> {
     items
         .as_array()
         .expect("an item list")
@@ -382,7 +382,7 @@ async fn the_rate_limit_is_one_limit_across_instances() {
 }
 
 /// An S3 server (s3s on a directory) in this process on a loopback port, with SigV4 auth on.
-async fn start_s3_server() -> (String, tempfile::TempDir) {
+pub(crate) async fn start_s3_server() -> (String, tempfile::TempDir) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto::Builder;
     let root = tempfile::tempdir().expect("tempdir");
@@ -411,6 +411,17 @@ async fn start_s3_server() -> (String, tempfile::TempDir) {
     (endpoint, root)
 }
 
+/// Points `settings` at the bucket of [`start_s3_server`] at `endpoint`.
+pub(crate) fn use_s3(settings: &mut chatkit_server::Settings, endpoint: &str) {
+    settings.attachments.backend = chatkit_server::settings::AttachmentBackend::S3;
+    let s3 = &mut settings.attachments.s3;
+    s3.bucket = "chat-files".to_owned();
+    s3.endpoint = Some(endpoint.to_owned());
+    s3.access_key_id = Some("test-access-key".to_owned());
+    s3.secret_access_key = Some("test-secret-key-0123456789".to_owned());
+    s3.allow_http = true;
+}
+
 /// With `attachments.backend = "s3"`, an attachment created through one instance and uploaded
 /// straight to the bucket is downloadable through the other (a redirect to a presigned URL), and
 /// deleting it through the other deletes the object.
@@ -422,13 +433,7 @@ async fn attachments_in_object_storage_are_shared_by_every_instance() {
     let configure = |settings: &mut chatkit_server::Settings| {
         settings.database.schema = Some(schema.clone());
         settings.model.base_url = Some(model.base_url());
-        let s3 = &mut settings.attachments.s3;
-        settings.attachments.backend = chatkit_server::settings::AttachmentBackend::S3;
-        s3.bucket = "chat-files".to_owned();
-        s3.endpoint = Some(endpoint.clone());
-        s3.access_key_id = Some("test-access-key".to_owned());
-        s3.secret_access_key = Some("test-secret-key-0123456789".to_owned());
-        s3.allow_http = true;
+        use_s3(settings, &endpoint);
     };
     let a = spawn_app_with(Db::Postgres, configure).await;
     let b = spawn_app_with(Db::Postgres, configure).await;

@@ -128,7 +128,7 @@ pub struct Reply {
 
 impl TestApp {
     /// Records what the server sent, for the reference-types conformance check CI runs.
-    fn remember(&self, kind: &str, value: Value) {
+    pub fn remember(&self, kind: &str, value: Value) {
         if let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -223,6 +223,11 @@ impl TestApp {
             .expect("sends");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Where the local-disk attachment store keeps its files.
+    pub fn attachments_dir(&self) -> PathBuf {
+        self._dir.path().join("attachments")
     }
 
     /// Stops the app as SIGTERM would and waits for it.

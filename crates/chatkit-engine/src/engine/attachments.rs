@@ -6,24 +6,71 @@
 //! check, the accepted types and sizes, undoing half of a failed upload) hold for every door.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chatkit_protocol::{Attachment, AttachmentCreateParams};
-use chatkit_store::{AttachmentStore, StoreContext, StoreError};
+use chatkit_store::{AttachmentByteStream, AttachmentStore, StoreContext, StoreError};
+use futures::StreamExt;
 
 use super::Engine;
 use crate::context::RequestContext;
 use crate::error::EngineError;
 use crate::mime;
 
-/// A direct upload (ChatKit's `uploadStrategy: {type: "direct"}`): the file in one request.
+/// A direct upload (ChatKit's `uploadStrategy: {type: "direct"}`): the file in one request. The
+/// bytes come separately, as a stream ([`Engine::upload_directly`]).
 #[derive(Debug, Clone, Default)]
 pub struct DirectUpload {
     /// The file's name as the client sent it; `upload` when absent or blank.
     pub name: Option<String>,
     /// The file's MIME type as the client sent it; `application/octet-stream` when absent.
     pub mime_type: Option<String>,
-    /// The bytes.
-    pub bytes: Vec<u8>,
+}
+
+/// Counts an upload's bytes as they pass to the store and ends the stream with an error once
+/// they exceed `limit`, so that a body is refused as it streams, whatever the store.
+fn metered(
+    chunks: AttachmentByteStream<'_>,
+    limit: u64,
+) -> (AttachmentByteStream<'_>, Arc<AtomicU64>) {
+    let seen = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&seen);
+    let stream = chunks
+        .map(move |chunk| {
+            let chunk = chunk?;
+            let total =
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+            if total > limit {
+                return Err(StoreError::InvalidInput(format!(
+                    "the upload exceeds the limit of {limit} bytes"
+                )));
+            }
+            Ok(chunk)
+        })
+        .boxed();
+    (stream, seen)
+}
+
+impl Engine {
+    /// Streams an upload into the attachment store under the engine's size limit: an oversized
+    /// body is [`EngineError::TooLarge`] (and the store leaves nothing of it). Returns the size.
+    async fn write_upload(
+        &self,
+        attachments: &dyn AttachmentStore,
+        attachment_id: &str,
+        chunks: AttachmentByteStream<'_>,
+        sctx: &StoreContext,
+    ) -> Result<u64, EngineError> {
+        let limit = self.shared.config.max_attachment_bytes;
+        let (chunks, seen) = metered(chunks, limit);
+        let written = attachments.write_stream(attachment_id, chunks, sctx).await;
+        let size = seen.load(Ordering::Relaxed);
+        if size > limit {
+            return Err(EngineError::attachment_too_large(limit));
+        }
+        written?;
+        Ok(size)
+    }
 }
 
 /// The second half of a two-phase upload, for an attachment the caller created with
@@ -71,15 +118,15 @@ impl PendingUpload {
         self.engine.shared.config.max_attachment_bytes
     }
 
-    /// Stores the bytes and marks the attachment uploaded (its `upload_descriptor` cleared).
-    pub async fn finish(self, bytes: &[u8]) -> Result<Attachment, EngineError> {
+    /// Stores the bytes as they arrive and marks the attachment uploaded (its
+    /// `upload_descriptor` cleared). Past [`max_bytes`](Self::max_bytes) the upload fails with
+    /// [`EngineError::TooLarge`] and nothing of it is kept; the earlier bytes, if any, stay.
+    pub async fn finish(self, chunks: AttachmentByteStream<'_>) -> Result<Attachment, EngineError> {
         let engine = &self.engine;
-        engine.check_upload_size(bytes.len())?;
         let mut attachment = self.attachment;
         let id = attachment.base().id.clone();
-        engine
-            .attachment_store()?
-            .write_bytes(&id, bytes, &self.sctx)
+        let size = engine
+            .write_upload(engine.attachment_store()?.as_ref(), &id, chunks, &self.sctx)
             .await?;
         attachment.base_mut().upload_descriptor = None;
         engine
@@ -87,7 +134,7 @@ impl PendingUpload {
             .store
             .save_attachment(&attachment, &self.sctx)
             .await?;
-        tracing::info!(attachment.id = %id, size_bytes = bytes.len(), "attachment uploaded");
+        tracing::info!(attachment.id = %id, size_bytes = size, "attachment uploaded");
         Ok(attachment)
     }
 }
@@ -118,16 +165,17 @@ impl Engine {
         })
     }
 
-    /// A direct upload: creates the attachment, stores its bytes and its record (with no
+    /// A direct upload: creates the attachment, streams its bytes to the store as they arrive
+    /// (refused past the size limit, leaving nothing), then stores its record (with no
     /// `upload_descriptor`). If the record cannot be saved the bytes are removed again, since
     /// bytes without a record could never be reached or deleted.
     pub async fn upload_directly(
         &self,
         upload: DirectUpload,
+        chunks: AttachmentByteStream<'_>,
         ctx: &RequestContext,
     ) -> Result<Attachment, EngineError> {
         let attachments = self.attachment_store()?;
-        self.check_upload_size(upload.bytes.len())?;
         let name = upload
             .name
             .filter(|name| !name.trim().is_empty())
@@ -141,22 +189,25 @@ impl Engine {
             )));
         }
         let sctx = ctx.store();
+        // The size is not known before the body has streamed; the limit is enforced on the way.
         let params = AttachmentCreateParams {
             name,
-            size: i64::try_from(upload.bytes.len()).unwrap_or(i64::MAX),
+            size: 0,
             mime_type,
         };
         let mut attachment = attachments.create_attachment(&params, &sctx).await?;
         attachment.base_mut().upload_descriptor = None;
         let id = attachment.base().id.clone();
-        attachments.write_bytes(&id, &upload.bytes, &sctx).await?;
+        let size = self
+            .write_upload(attachments.as_ref(), &id, chunks, &sctx)
+            .await?;
         if let Err(err) = self.shared.store.save_attachment(&attachment, &sctx).await {
             if let Err(cleanup) = attachments.delete_attachment(&id, &sctx).await {
                 tracing::warn!(attachment.id = %id, error = %cleanup, "the bytes of a failed upload could not be removed");
             }
             return Err(err.into());
         }
-        tracing::info!(attachment.id = %id, size_bytes = upload.bytes.len(), "attachment uploaded directly");
+        tracing::info!(attachment.id = %id, size_bytes = size, "attachment uploaded directly");
         Ok(attachment)
     }
 
@@ -277,14 +328,6 @@ impl Engine {
             .attachments
             .as_ref()
             .ok_or(EngineError::Unsupported("attachments"))
-    }
-
-    fn check_upload_size(&self, len: usize) -> Result<(), EngineError> {
-        let limit = self.shared.config.max_attachment_bytes;
-        if len as u64 > limit {
-            return Err(EngineError::attachment_too_large(limit));
-        }
-        Ok(())
     }
 
     fn check_attachment(&self, params: &AttachmentCreateParams) -> Result<(), EngineError> {

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -95,6 +96,8 @@ struct Shared {
     turns: Mutex<VecDeque<ScriptedTurn>>,
     requests: Mutex<Vec<RecordedRequest>>,
     fallback: Fallback,
+    /// Pause before each event of an echoed answer.
+    echo_chunk_latency: Mutex<Duration>,
     disconnects: watch::Sender<usize>,
     transcriptions: Mutex<VecDeque<ScriptedTranscription>>,
 }
@@ -146,6 +149,7 @@ impl FakeOpenAi {
             turns: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             fallback: options.fallback,
+            echo_chunk_latency: Mutex::new(Duration::ZERO),
             disconnects: watch::Sender::new(0),
             transcriptions: Mutex::new(VecDeque::new()),
         });
@@ -185,6 +189,12 @@ impl FakeOpenAi {
     /// Queues the answer to a future request.
     pub fn push_turn(&self, turn: ScriptedTurn) {
         lock(&self.shared.turns).push_back(turn);
+    }
+
+    /// Pauses before each event of the answers echoed by [`Fallback::Echo`] from now on, so that
+    /// a client can leave while an answer is still streaming. Zero (the default): no pause.
+    pub fn set_echo_chunk_latency(&self, latency: Duration) {
+        *lock(&self.shared.echo_chunk_latency) = latency;
     }
 
     /// Queues the answer to a future `/v1/audio/transcriptions` request. Unscripted requests
@@ -326,6 +336,7 @@ fn serve(
         (None, Fallback::Echo) => {
             let text = last_user_text(&body);
             ScriptedTurn::text(&format!("You said: {text}"))
+                .with_chunk_latency(*lock(&shared.echo_chunk_latency))
         }
         (None, Fallback::Error) => {
             return error_response(
