@@ -631,6 +631,7 @@ impl ChatKitServer for AgentServer {
                             | RunEvent::ReasoningStarted { .. }
                             | RunEvent::ReasoningDelta { .. }
                             | RunEvent::ToolCallStarted { .. }
+                            | RunEvent::HostedTool(_)
                             | RunEvent::ClientToolCallRequested { .. } => {
                                 if let (Some(started), Some(observer)) = (model_call_started.take(), &observer) {
                                     observer.model_first_output(&model_name, started.elapsed());
@@ -691,6 +692,18 @@ impl ChatKitServer for AgentServer {
     }
 }
 
+/// How many partial images the agent's image generation tool streams, if it has one.
+fn expected_partial_images(agent: &Agent) -> Option<u32> {
+    agent
+        .settings()
+        .hosted_tools
+        .iter()
+        .find(|tool| tool.kind() == agent_runtime::HostedToolKind::ImageGeneration)
+        .and_then(|tool| tool.option("partial_images"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|count| u32::try_from(count).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,16 +758,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// How many partial images the agent's image generation tool streams, if it has one.
-fn expected_partial_images(agent: &Agent) -> Option<u32> {
-    agent
-        .settings()
-        .hosted_tools
-        .iter()
-        .find(|tool| tool.kind() == agent_runtime::HostedToolKind::ImageGeneration)
-        .and_then(|tool| tool.option("partial_images"))
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|count| u32::try_from(count).ok())
 }

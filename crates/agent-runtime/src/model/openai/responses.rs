@@ -259,19 +259,22 @@ fn optional_text(value: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The strings of an array field (other elements skipped).
-fn strings(value: &Value, key: &str) -> Vec<String> {
+/// The elements of an array field; none when it is missing or not an array.
+fn elements<'a>(value: &'a Value, key: &str) -> &'a [Value] {
     value
         .get(key)
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(Vec::as_slice)
         .unwrap_or_default()
+}
+
+/// The strings of an array field (other elements skipped).
+fn strings(value: &Value, key: &str) -> Vec<String> {
+    elements(value, key)
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The queries and sources of a finished `web_search_call` (its `action` of type `search`:
@@ -284,17 +287,11 @@ fn web_search_findings(item: &Value) -> (Vec<String>, Vec<SearchSource>) {
     {
         queries.insert(0, query);
     }
-    let sources = action
-        .get("sources")
-        .and_then(Value::as_array)
-        .map(|sources| {
-            sources
-                .iter()
-                .filter_map(|source| optional_text(source, "url"))
-                .map(|url| SearchSource::Url { url })
-                .collect()
-        })
-        .unwrap_or_default();
+    let sources = elements(action, "sources")
+        .iter()
+        .filter_map(|source| optional_text(source, "url"))
+        .map(|url| SearchSource::Url { url })
+        .collect();
     (queries, sources)
 }
 
@@ -303,12 +300,7 @@ fn web_search_findings(item: &Value) -> (Vec<String>, Vec<SearchSource>) {
 fn file_search_findings(item: &Value) -> (Vec<String>, Vec<SearchSource>) {
     let queries = strings(item, "queries");
     let mut sources: Vec<SearchSource> = Vec::new();
-    for result in item
-        .get("results")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for result in elements(item, "results") {
         let file_id = text_field(result, "file_id").to_owned();
         let filename = text_field(result, "filename").to_owned();
         if file_id.is_empty() && filename.is_empty() {
@@ -428,16 +420,10 @@ impl ResponsesParser {
         let failed = text_field(item, "status") == "failed";
         match kind {
             "reasoning" => {
-                let summary = item
-                    .get("summary")
-                    .and_then(Value::as_array)
-                    .map(|parts| {
-                        parts
-                            .iter()
-                            .map(|part| text_field(part, "text").to_owned())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let summary = elements(item, "summary")
+                    .iter()
+                    .map(|part| text_field(part, "text").to_owned())
+                    .collect();
                 out.push(ModelEvent::ReasoningItem(ReasoningItem {
                     id,
                     summary,
@@ -559,6 +545,12 @@ impl WireParser for ResponsesParser {
                 if let Some(annotation) = value.get("annotation").and_then(annotation_from) {
                     out.push(ModelEvent::Annotation(annotation));
                 }
+            }
+            // A summary in several parts reads as paragraphs of one thought.
+            "response.reasoning_summary_part.added"
+                if value.get("summary_index").and_then(Value::as_u64) > Some(0) =>
+            {
+                out.push(ModelEvent::ReasoningDelta("\n\n".to_owned()));
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
                 let delta = text_field(&value, "delta");
@@ -734,6 +726,28 @@ mod tests {
                 message: "boom".to_owned()
             })
         );
+    }
+
+    #[test]
+    fn summary_parts_after_the_first_start_a_new_paragraph() {
+        let mut parser = ResponsesParser::new();
+        let mut out = Vec::new();
+        for data in [
+            r#"{"type":"response.reasoning_summary_part.added","item_id":"rs_1","output_index":0,"summary_index":0,"part":{"type":"summary_text","text":""}}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","item_id":"rs_1","output_index":0,"summary_index":0,"delta":"One."}"#,
+            r#"{"type":"response.reasoning_summary_part.added","item_id":"rs_1","output_index":0,"summary_index":1,"part":{"type":"summary_text","text":""}}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","item_id":"rs_1","output_index":0,"summary_index":1,"delta":"Two."}"#,
+        ] {
+            parser.push_event("", data, &mut out).expect("valid event");
+        }
+        let text: String = out
+            .iter()
+            .filter_map(|event| match event {
+                ModelEvent::ReasoningDelta(delta) => Some(delta.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, "One.\n\nTwo.");
     }
 
     #[test]
