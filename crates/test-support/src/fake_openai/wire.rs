@@ -462,6 +462,34 @@ mod tests {
     }
 
     #[test]
+    fn hosted_calls_stream_their_own_events_between_added_and_done() {
+        let turn =
+            ScriptedTurn::text("Done").with_hosted_call(ScriptedHostedCall::ImageGeneration {
+                id: "ig_1".to_owned(),
+                partial_images: vec!["AA==".to_owned()],
+                result: Some("AQ==".to_owned()),
+            });
+        let frames = responses_frames(&turn, "m", "resp_1");
+        let names: Vec<&str> = frames
+            .iter()
+            .filter_map(|frame| frame.strip_prefix("event: ")?.split('\n').next())
+            .collect();
+        assert_eq!(
+            names[2..8],
+            [
+                "response.output_item.added",
+                "response.image_generation_call.in_progress",
+                "response.image_generation_call.generating",
+                "response.image_generation_call.partial_image",
+                "response.image_generation_call.completed",
+                "response.output_item.done",
+            ]
+        );
+        let completed = frames.last().expect("completed");
+        assert!(completed.contains(r#""result":"AQ==""#), "{completed}");
+    }
+
+    #[test]
     fn responses_stream_numbers_events_and_completes() {
         let turn = ScriptedTurn::text("Hi").with_reasoning("hmm");
         let frames = responses_frames(&turn, "m", "resp_1");
