@@ -250,11 +250,7 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
     let mut agent = Agent::new(agent_settings.name.clone(), model(settings)?)
         .with_instructions(template.build())
         .with_max_turns(agent_settings.max_turns)
-        .with_settings(RuntimeModelSettings {
-            temperature: settings.model.temperature,
-            max_tokens: settings.model.max_tokens,
-            ..RuntimeModelSettings::default()
-        });
+        .with_settings(runtime_model_settings(&settings.model));
 
     match &settings.retrieval {
         Some(retrieval) if retrieval.enabled => {
@@ -599,5 +595,28 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+/// The runtime's model settings from `[model]`.
+fn runtime_model_settings(model: &crate::settings::ModelSettings) -> RuntimeModelSettings {
+    let reasoning = (model.reasoning_effort.is_some() || model.reasoning_summary.is_some())
+        .then_some(agent_runtime::ReasoningSettings {
+            effort: model.reasoning_effort,
+            summary: model.reasoning_summary,
+        });
+    RuntimeModelSettings {
+        temperature: model.temperature,
+        max_tokens: model.max_tokens,
+        reasoning,
+        top_p: model.top_p,
+        seed: model.seed,
+        stop: model.stop.clone(),
+        store: model.store,
+        include: model.include.clone(),
+        metadata: model.metadata.clone(),
+        extra_body: model.extra_body.clone(),
+        hosted_tools: model.hosted_tools.tools(),
+        ..RuntimeModelSettings::default()
     }
 }

@@ -268,6 +268,61 @@ pub struct ModelSettings {
     /// Models a user may pick in the composer besides `model` (`CHATKIT_ALLOWED_MODELS`,
     /// comma-separated). A pick of any other model is refused with 400.
     pub allowed_models: Vec<String>,
+    /// Reasoning effort for reasoning models (`none`, `minimal`, `low`, `medium`, `high`).
+    pub reasoning_effort: Option<agent_runtime::ReasoningEffort>,
+    /// Reasoning summary the Responses API streams (`auto`, `concise`, `detailed`).
+    pub reasoning_summary: Option<agent_runtime::ReasoningSummary>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Sampling seed (Chat Completions).
+    pub seed: Option<i64>,
+    /// Stop sequences (Chat Completions).
+    pub stop: Vec<String>,
+    /// Whether the vendor stores responses.
+    pub store: Option<bool>,
+    /// Extra output the Responses API includes (`include`).
+    pub include: Vec<String>,
+    /// Key/value pairs stored with each completion at the vendor.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Fields merged into every request body, for compatible servers' own parameters.
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
+    /// Tools the vendor runs itself (Responses API only).
+    pub hosted_tools: HostedToolSettings,
+}
+
+/// The Responses API's hosted tools the agent may use (`[model.hosted_tools]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostedToolSettings {
+    /// Web search.
+    pub web_search: bool,
+    /// File search over these vector stores (none: no file search).
+    pub file_search_vector_store_ids: Vec<String>,
+    /// Image generation.
+    pub image_generation: bool,
+    /// How many partial images an image generation streams (0 to 3).
+    pub image_partial_images: u8,
+}
+
+impl HostedToolSettings {
+    /// The configured tools.
+    pub fn tools(&self) -> Vec<agent_runtime::HostedTool> {
+        let mut tools = Vec::new();
+        if self.web_search {
+            tools.push(agent_runtime::HostedTool::web_search());
+        }
+        if !self.file_search_vector_store_ids.is_empty() {
+            tools.push(agent_runtime::HostedTool::file_search(
+                self.file_search_vector_store_ids.iter().cloned(),
+            ));
+        }
+        if self.image_generation {
+            tools.push(agent_runtime::HostedTool::image_generation(
+                self.image_partial_images,
+            ));
+        }
+        tools
+    }
 }
 
 impl Default for ModelSettings {
@@ -281,6 +336,16 @@ impl Default for ModelSettings {
             max_tokens: None,
             idle_timeout_secs: 60,
             allowed_models: Vec::new(),
+            reasoning_effort: None,
+            reasoning_summary: None,
+            top_p: None,
+            seed: None,
+            stop: Vec::new(),
+            store: None,
+            include: Vec::new(),
+            metadata: Default::default(),
+            extra_body: Default::default(),
+            hosted_tools: HostedToolSettings::default(),
         }
     }
 }
@@ -866,6 +931,16 @@ impl Settings {
                 "attachments.backend is `s3` but attachments.s3.bucket (CHATKIT_S3_BUCKET) is empty"
             );
         }
+        if !self.model.hosted_tools.tools().is_empty()
+            && self.model.effective_provider() != ModelProviderKind::OpenaiResponses
+        {
+            bail!(
+                "model.hosted_tools need model.provider = \"openai_responses\" (Chat Completions and the demo model have no hosted tools)"
+            );
+        }
+        if self.model.hosted_tools.image_partial_images > 3 {
+            bail!("model.hosted_tools.image_partial_images must be 0 to 3");
+        }
         if self.agent.history_items == 0 {
             bail!("agent.history_items must be at least 1");
         }
@@ -980,6 +1055,62 @@ mod tests {
                 && !described.contains("sk-test"),
             "{described}"
         );
+    }
+
+    #[test]
+    fn model_settings_for_reasoning_sampling_and_hosted_tools_are_read() {
+        let file: Settings = toml::from_str(
+            r#"
+            [model]
+            provider = "openai_responses"
+            api_key = "sk-test"
+            reasoning_effort = "high"
+            reasoning_summary = "auto"
+            top_p = 0.5
+            store = true
+            include = ["reasoning.encrypted_content"]
+            metadata = { team = "support" }
+            extra_body = { service_tier = "flex" }
+            [model.hosted_tools]
+            web_search = true
+            file_search_vector_store_ids = ["vs_1"]
+            image_generation = true
+            image_partial_images = 2
+            "#,
+        )
+        .expect("valid");
+        file.validate().expect("consistent");
+        assert_eq!(
+            file.model.reasoning_effort,
+            Some(agent_runtime::ReasoningEffort::High)
+        );
+        assert_eq!(file.model.extra_body["service_tier"], "flex");
+        let kinds: Vec<agent_runtime::HostedToolKind> = file
+            .model
+            .hosted_tools
+            .tools()
+            .iter()
+            .map(agent_runtime::HostedTool::kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                agent_runtime::HostedToolKind::WebSearch,
+                agent_runtime::HostedToolKind::FileSearch,
+                agent_runtime::HostedToolKind::ImageGeneration
+            ]
+        );
+
+        let chat: Settings = toml::from_str(
+            "[model]\nprovider = \"openai\"\n[model.hosted_tools]\nweb_search = true\n",
+        )
+        .expect("parses");
+        let err = chat
+            .validate()
+            .expect_err("hosted tools need the Responses API");
+        assert!(err.to_string().contains("model.hosted_tools"), "{err}");
+        let bad: Result<Settings, _> = toml::from_str("[model]\nreasoning_effort = \"huge\"\n");
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::history::DEFAULT_HISTORY_ITEMS;
 use crate::instructions::Instructions;
-use crate::model::{ModelProvider, ModelSettings};
+use crate::model::{HostedTool, ModelProvider, ModelSettings, OutputSchema};
 use crate::tool::{DynTool, ToolDefinition, ToolSource};
 
 /// What the loop does after the tools of a turn have run.
@@ -96,6 +96,21 @@ impl Agent {
     /// Sets the model settings.
     pub fn with_settings(mut self, settings: ModelSettings) -> Self {
         self.settings = settings;
+        self
+    }
+
+    /// Asks for a final answer matching `schema` (the Agents SDK's `output_type`): the schema
+    /// goes with every model call, and a completed run's answer is validated against it; read it
+    /// with [`RunResult::final_output_as`](crate::RunResult::final_output_as).
+    pub fn with_output_schema(mut self, schema: OutputSchema) -> Self {
+        self.settings.output_schema = Some(schema);
+        self
+    }
+
+    /// Adds a tool the vendor runs itself (Responses API only; a Chat Completions provider
+    /// refuses the request).
+    pub fn with_hosted_tool(mut self, tool: HostedTool) -> Self {
+        self.settings.hosted_tools.push(tool);
         self
     }
 

@@ -48,6 +48,9 @@ pub enum AgentError {
         /// The limit that was hit.
         max_turns: usize,
     },
+    /// The final answer does not match the agent's output schema (or is not JSON at all).
+    #[error("the model's final output is invalid: {0}")]
+    InvalidOutput(String),
     /// A tool tried to emit an event after its call finished or its run ended.
     #[error("the tool call is over; its run no longer takes events from it")]
     ToolCallOver,

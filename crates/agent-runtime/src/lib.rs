@@ -7,6 +7,7 @@ pub mod function_tool;
 pub mod history;
 pub mod instructions;
 pub mod model;
+pub mod output;
 pub mod runner;
 pub mod secret;
 pub mod tool;
@@ -22,8 +23,10 @@ pub use instructions::{Instructions, InstructionsTemplate};
 pub use model::demo::DemoModel;
 pub use model::openai::{OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider, RetryConfig};
 pub use model::{
-    AnnotationSource, FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider,
-    ModelRequest, ModelSettings, TextAnnotation, ToolCall, ToolChoice, Usage, UserContent,
+    AnnotationSource, FinishReason, HostedTool, HostedToolEvent, HostedToolKind, Message,
+    ModelEvent, ModelEventStream, ModelProvider, ModelRequest, ModelSettings, OutputSchema,
+    ReasoningEffort, ReasoningItem, ReasoningSettings, ReasoningSummary, SearchKind, SearchSource,
+    TextAnnotation, ToolCall, ToolChoice, Usage, UserContent,
 };
 pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
 pub use secret::ApiKey;

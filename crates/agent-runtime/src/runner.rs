@@ -15,7 +15,8 @@ use crate::context::RunContext;
 use crate::error::AgentError;
 use crate::history::{answer_unanswered_tool_calls, keep_last_items};
 use crate::model::{
-    FinishReason, Message, ModelEvent, ModelRequest, TextAnnotation, ToolCall, ToolChoice, Usage,
+    FinishReason, HostedToolEvent, Message, ModelEvent, ModelRequest, ReasoningItem,
+    TextAnnotation, ToolCall, ToolChoice, Usage,
 };
 use crate::tool::{DynTool, ToolOutput};
 use crate::tool_events::{CallState, Emitted, TOOL_EVENT_BUFFER, ToolCallContext, ToolEvent};
@@ -149,6 +150,9 @@ pub enum RunEvent {
     },
     /// Token usage of one turn, after the turn's message is done and before its tools run.
     Usage(Usage),
+    /// Progress of a tool the vendor runs itself (web search, file search, image generation),
+    /// in the order the model stream reported it.
+    HostedTool(HostedToolEvent),
     /// The run is over; always the last event of a successful run.
     RunFinished(RunResult),
 }
@@ -223,6 +227,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             let mut reasoning = String::new();
             let mut reasoning_id: Option<String> = None;
             let mut calls: Vec<ToolCall> = Vec::new();
+            let mut reasoning_items: Vec<ReasoningItem> = Vec::new();
             let mut finish_reason = None;
             let mut turn_usage = None;
             while let Some(item) = model_stream.next().await {
@@ -233,7 +238,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                         return;
                     }
                 };
-                let closes_reasoning = matches!(event, ModelEvent::TextDelta(_) | ModelEvent::ToolCall(_));
+                let closes_reasoning = matches!(event, ModelEvent::TextDelta(_) | ModelEvent::ToolCall(_) | ModelEvent::HostedTool(_));
                 if closes_reasoning && let Some(id) = reasoning_id.take() {
                     yield Ok(RunEvent::ReasoningDone { reasoning_id: id, text: std::mem::take(&mut reasoning) });
                 }
@@ -271,6 +276,8 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                         annotations.push(annotation);
                     }
                     ModelEvent::ToolCall(call) => calls.push(call),
+                    ModelEvent::ReasoningItem(item) => reasoning_items.push(item),
+                    ModelEvent::HostedTool(event) => yield Ok(RunEvent::HostedTool(event)),
                     // Reported after the message is done: usage describes the whole turn.
                     ModelEvent::Usage(usage) => turn_usage = Some(usage),
                     ModelEvent::Finished(reason) => {
@@ -297,6 +304,12 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 yield Ok(RunEvent::Usage(usage));
             }
             if !text.is_empty() || !calls.is_empty() {
+                // The reasoning goes back before the output it led to (the vendor refuses a
+                // reasoning item without its following item, so only when there is one).
+                for item in reasoning_items.drain(..) {
+                    history.push(Message::Reasoning(item.clone()));
+                    new_messages.push(Message::Reasoning(item));
+                }
                 let assistant = Message::Assistant {
                     content: (!text.is_empty()).then(|| text.clone()),
                     tool_calls: calls.clone(),
@@ -305,6 +318,13 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 new_messages.push(assistant);
             }
             if calls.is_empty() {
+                if let Some(schema) = &settings.output_schema
+                    && let Err(error) = schema.validate(&text)
+                {
+                    tracing::warn!(agent.name = %agent.name, "the final output does not match the output schema");
+                    yield Err(error);
+                    return;
+                }
                 tracing::info!(
                     agent.name = %agent.name,
                     turns = turn,

@@ -618,7 +618,8 @@ impl ChatKitServer for AgentServer {
             let mut tool_started: HashMap<String, Instant> = HashMap::new();
             let mut answer = String::new();
             let mut bridge = EventBridge::new(store.as_ref(), turn.thread.snapshot(), sctx.clone(), config.tool_display)
-                .with_citation_markers(config.citation_markers);
+                .with_citation_markers(config.citation_markers)
+                .with_expected_partial_images(expected_partial_images(&agent));
             let mut run = run_streamed(&agent, turn.ctx.run_context(&thread_id), input);
             while let Some(event) = run.next().await {
                 match event {
@@ -630,6 +631,7 @@ impl ChatKitServer for AgentServer {
                             | RunEvent::ReasoningStarted { .. }
                             | RunEvent::ReasoningDelta { .. }
                             | RunEvent::ToolCallStarted { .. }
+                            | RunEvent::HostedTool(_)
                             | RunEvent::ClientToolCallRequested { .. } => {
                                 if let (Some(started), Some(observer)) = (model_call_started.take(), &observer) {
                                     observer.model_first_output(&model_name, started.elapsed());
@@ -688,6 +690,18 @@ impl ChatKitServer for AgentServer {
         }
         .boxed()
     }
+}
+
+/// How many partial images the agent's image generation tool streams, if it has one.
+fn expected_partial_images(agent: &Agent) -> Option<u32> {
+    agent
+        .settings()
+        .hosted_tools
+        .iter()
+        .find(|tool| tool.kind() == agent_runtime::HostedToolKind::ImageGeneration)
+        .and_then(|tool| tool.option("partial_images"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|count| u32::try_from(count).ok())
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The bridge from the agent runtime to ChatKit: thread items become model input, and run events
 //! become ChatKit events, as the reference's `stream_agent_response` does.
 
+mod hosted;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -10,7 +12,7 @@ use chatkit_protocol::citations::{
 };
 use chatkit_protocol::events::ThreadItemUpdate;
 use chatkit_protocol::items::{
-    FileSource, StatusIndicator, UrlSource, WorkflowKind, WorkflowSummary,
+    FileSource, GeneratedImageItem, StatusIndicator, UrlSource, WorkflowKind, WorkflowSummary,
 };
 use chatkit_protocol::{
     Annotation, AssistantMessageContent, AssistantMessageItem, ClientToolCallItem,
@@ -192,6 +194,15 @@ pub fn agent_error(err: AgentError) -> EngineError {
             ),
             allow_retry: true,
         },
+        AgentError::InvalidOutput(_) => {
+            // Not the error's text: it quotes the answer.
+            tracing::warn!("the agent's final output did not match its schema");
+            EngineError::Custom {
+                message: "The assistant's answer did not have the expected form. Please try again."
+                    .to_owned(),
+                allow_retry: true,
+            }
+        }
         other => {
             tracing::warn!(error = %other, "the agent run failed");
             EngineError::Stream {
@@ -223,6 +234,10 @@ pub struct EventBridge<'a> {
     /// The numbered sources of the whole response, by number: a later message may cite what an
     /// earlier search found.
     citable: BTreeMap<usize, Source>,
+    /// Generated images still coming, by the vendor's call id.
+    images: HashMap<String, GeneratedImageItem>,
+    /// How many partial images an image generation streams, for their progress.
+    partial_images: Option<u32>,
 }
 
 /// An assistant message while it streams: the model's text, how much of the text shown to the
@@ -303,6 +318,8 @@ impl<'a> EventBridge<'a> {
             held_records: Vec::new(),
             markers: MarkerMode::default(),
             citable: BTreeMap::new(),
+            images: HashMap::new(),
+            partial_images: None,
         }
     }
 
@@ -446,6 +463,12 @@ impl<'a> EventBridge<'a> {
         self.close_reasoning(&mut out);
         self.close_tools(&mut out);
         out.extend(self.output.finish());
+        // An image whose generation never finished is not kept half-made.
+        out.extend(
+            self.images
+                .drain()
+                .map(|(_, item)| ThreadStreamEvent::ThreadItemRemoved { item_id: item.id }),
+        );
         out
     }
 
@@ -612,31 +635,13 @@ impl<'a> EventBridge<'a> {
                 };
                 match display {
                     ToolDisplay::Workflow => {
-                        if self.tools.is_none() {
-                            let open = self.open_workflow(WorkflowKind::Custom);
-                            out.push(ThreadStreamEvent::ThreadItemAdded {
-                                item: ThreadItem::Workflow(open.item.clone()),
-                            });
-                            self.tools = Some(open);
-                        }
-                        if let Some(open) = self.tools.as_mut() {
-                            let task = Task::Custom {
-                                status_indicator: StatusIndicator::Loading,
-                                title: Some(tool_task_title(&call.name, ToolTaskState::Running)),
-                                icon: Some("bolt".to_owned()),
-                                content: None,
-                            };
-                            let index = open.item.workflow.tasks.len();
-                            open.item.workflow.tasks.push(task.clone());
-                            self.tool_tasks.insert(call.id.clone(), index);
-                            out.push(ThreadStreamEvent::ThreadItemUpdated {
-                                item_id: open.item.id.clone(),
-                                update: ThreadItemUpdate::WorkflowTaskAdded {
-                                    task_index: index as i64,
-                                    task,
-                                },
-                            });
-                        }
+                        let task = Task::Custom {
+                            status_indicator: StatusIndicator::Loading,
+                            title: Some(tool_task_title(&call.name, ToolTaskState::Running)),
+                            icon: Some("bolt".to_owned()),
+                            content: None,
+                        };
+                        self.add_tool_task(call.id.clone(), task, &mut out);
                     }
                     ToolDisplay::Progress => out.push(ThreadStreamEvent::ProgressUpdate {
                         icon: Some("bolt".to_owned()),
@@ -648,8 +653,6 @@ impl<'a> EventBridge<'a> {
             RunEvent::ToolCallFinished { call, output } => {
                 // Widgets the call left streaming are final now.
                 out.extend(self.output.finish_scope(&call.id));
-                if let (Some(open), Some(index)) =
-                    (self.tools.as_mut(), self.tool_tasks.get(&call.id).copied())
                 {
                     let task = Task::Custom {
                         status_indicator: StatusIndicator::Complete,
@@ -671,16 +674,7 @@ impl<'a> EventBridge<'a> {
                         ),
                         content: None,
                     };
-                    if let Some(slot) = open.item.workflow.tasks.get_mut(index) {
-                        *slot = task.clone();
-                    }
-                    out.push(ThreadStreamEvent::ThreadItemUpdated {
-                        item_id: open.item.id.clone(),
-                        update: ThreadItemUpdate::WorkflowTaskUpdated {
-                            task_index: index as i64,
-                            task,
-                        },
-                    });
+                    self.update_tool_task(&call.id, task, &mut out);
                 }
                 // The call and its output are kept (hidden) so that later turns show the model
                 // what its tools returned. Held until the turn's tools are all done: a tool may
@@ -755,6 +749,7 @@ impl<'a> EventBridge<'a> {
                     }
                 }
             }
+            RunEvent::HostedTool(event) => self.on_hosted_tool(event, &mut out),
             RunEvent::Usage(usage) => {
                 tracing::debug!(?usage, "model usage");
             }

@@ -5,6 +5,6 @@ pub mod fake_openai;
 
 pub use fake_openai::{
     ChatQuirks, DEFAULT_DIMENSIONS, FakeOpenAi, FakeOpenAiOptions, Fallback, ReasoningField,
-    RecordedRequest, ScriptedFailure, ScriptedToolCall, ScriptedTranscription, ScriptedTurn,
-    fake_embedding,
+    RecordedRequest, ScriptedFailure, ScriptedHostedCall, ScriptedToolCall, ScriptedTranscription,
+    ScriptedTurn, fake_embedding,
 };

@@ -5,16 +5,25 @@
 //! only ever sees the types defined here.
 
 pub mod demo;
+pub mod hosted;
 pub mod openai;
+pub mod settings;
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::error::AgentError;
 use crate::tool::ToolDefinition;
+
+pub use hosted::{HostedToolEvent, SearchKind, SearchSource};
+pub use settings::{
+    HostedTool, HostedToolKind, OutputSchema, ReasoningEffort, ReasoningSettings, ReasoningSummary,
+};
 
 /// One part of a user message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +57,21 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+/// A reasoning item of the Responses API, kept so that it can be sent back: a reasoning model
+/// that called tools continues from its own reasoning when the next request carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReasoningItem {
+    /// The vendor's id of the item.
+    pub id: String,
+    /// The summary texts, one per summary part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summary: Vec<String>,
+    /// The encrypted reasoning, when the request asked for it (`include:
+    /// ["reasoning.encrypted_content"]`, needed to send it back with `store: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_content: Option<String>,
+}
+
 /// One message of a conversation, in the provider-neutral form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
@@ -72,6 +96,9 @@ pub enum Message {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall>,
     },
+    /// The model's reasoning before the assistant message that follows it (Responses API only;
+    /// Chat Completions requests leave it out).
+    Reasoning(ReasoningItem),
     /// The result of one tool call, fed back to the model.
     Tool {
         /// The id of the call this answers.
@@ -163,6 +190,29 @@ pub struct ModelSettings {
     pub tool_choice: Option<ToolChoice>,
     /// Whether the model may call several tools in one turn; only sent when the request has tools.
     pub parallel_tool_calls: Option<bool>,
+    /// Reasoning effort and summary, for reasoning models.
+    pub reasoning: Option<ReasoningSettings>,
+    /// Nucleus sampling.
+    pub top_p: Option<f32>,
+    /// Stop sequences (Chat Completions only: the Responses API has none).
+    pub stop: Vec<String>,
+    /// Sampling seed (Chat Completions only).
+    pub seed: Option<i64>,
+    /// Key/value pairs stored with the completion at the vendor.
+    pub metadata: BTreeMap<String, String>,
+    /// Whether the vendor stores the response (`store`). The Responses provider sends `false`
+    /// when unset, because it sends the whole conversation every turn anyway.
+    pub store: Option<bool>,
+    /// Extra output the Responses API should include (`include`, e.g.
+    /// `reasoning.encrypted_content`); the provider adds what the hosted tools need.
+    pub include: Vec<String>,
+    /// Fields merged into the request JSON last, over the ones built from the other settings,
+    /// for compatible servers' own parameters (`top_k`, `repetition_penalty`...).
+    pub extra_body: Map<String, Value>,
+    /// A JSON schema the final answer must match; see [`OutputSchema`].
+    pub output_schema: Option<OutputSchema>,
+    /// Tools the vendor runs itself (Responses API only); see [`HostedTool`].
+    pub hosted_tools: Vec<HostedTool>,
 }
 
 /// Everything a provider needs for one model call.
@@ -272,6 +322,10 @@ pub enum ModelEvent {
     },
     /// A complete tool call.
     ToolCall(ToolCall),
+    /// A finished reasoning item, to be sent back on the run's next model call (Responses API).
+    ReasoningItem(ReasoningItem),
+    /// Progress of a tool the vendor runs itself.
+    HostedTool(HostedToolEvent),
     /// Token usage of this call.
     Usage(Usage),
     /// The answer is complete.

@@ -90,6 +90,7 @@ async fn converts_every_message_kind_settings_and_tools_to_the_wire_format() {
             max_tokens: Some(100),
             tool_choice: Some(ToolChoice::Named("look".into())),
             parallel_tool_calls: Some(false),
+            ..ModelSettings::default()
         },
     };
 

@@ -1,6 +1,7 @@
 //! Integration tests: the providers and the agent loop against a real fake OpenAI server.
 
 mod chat_completions;
+mod parity;
 mod responses;
 mod runner;
 mod tool_events;

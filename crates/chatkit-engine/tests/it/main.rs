@@ -9,6 +9,7 @@ mod cancel;
 mod conversion;
 mod cross_instance;
 mod dispatch;
+mod hosted;
 mod model_input;
 mod search;
 mod streaming;

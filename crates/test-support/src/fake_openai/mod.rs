@@ -30,7 +30,9 @@ use tokio::task::JoinHandle;
 
 pub use audio::ScriptedTranscription;
 pub use embeddings::{DEFAULT_DIMENSIONS, fake_embedding};
-pub use script::{ChatQuirks, ReasoningField, ScriptedFailure, ScriptedToolCall, ScriptedTurn};
+pub use script::{
+    ChatQuirks, ReasoningField, ScriptedFailure, ScriptedHostedCall, ScriptedToolCall, ScriptedTurn,
+};
 
 /// What the server answers when no scripted turn is left.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

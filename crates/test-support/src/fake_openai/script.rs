@@ -77,6 +77,43 @@ pub enum ScriptedFailure {
     },
 }
 
+/// A call of a tool the vendor runs itself, as the Responses API streams it (Chat Completions
+/// has no such calls; its stream leaves them out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptedHostedCall {
+    /// A `web_search_call`: `in_progress`, `searching`, `completed`, then the item with its
+    /// `action` (`query` and the `sources` OpenAI sends when `include` asks for them).
+    WebSearch {
+        /// The item id (`ws_...`).
+        id: String,
+        /// The query the model ran.
+        query: String,
+        /// The URLs found.
+        sources: Vec<String>,
+    },
+    /// A `file_search_call`: `in_progress`, `searching`, `completed`, then the item with its
+    /// `queries` and `results`.
+    FileSearch {
+        /// The item id (`fs_...`).
+        id: String,
+        /// The queries the model ran.
+        queries: Vec<String>,
+        /// Matches as `(file_id, filename, text)`.
+        results: Vec<(String, String, String)>,
+    },
+    /// An `image_generation_call`: `in_progress`, `generating`, one `partial_image` per preview,
+    /// `completed`, then the item with the final image in `result` (or `status: failed` and no
+    /// result when `result` is `None`).
+    ImageGeneration {
+        /// The item id (`ig_...`).
+        id: String,
+        /// The previews, base64.
+        partial_images: Vec<String>,
+        /// The image, base64; `None` for a failed generation.
+        result: Option<String>,
+    },
+}
+
 /// One scripted model answer. Turns are served in the order they were pushed, one per request,
 /// in whichever wire format the request's endpoint speaks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,6 +135,11 @@ pub struct ScriptedTurn {
     /// Annotations on the answer text, as the Responses API sends them (`url_citation`,
     /// `file_citation` objects); Chat Completions carries none.
     pub annotations: Vec<serde_json::Value>,
+    /// Hosted tool calls (Responses API only), streamed after the reasoning and before the text.
+    pub hosted_calls: Vec<ScriptedHostedCall>,
+    /// The `encrypted_content` of the reasoning item (Responses API; OpenAI sends it when the
+    /// request's `include` asks for `reasoning.encrypted_content`).
+    pub reasoning_encrypted_content: Option<String>,
 }
 
 /// Splits text into word-sized chunks, each keeping its trailing space, as models stream.
@@ -151,6 +193,18 @@ impl ScriptedTurn {
     /// Appends reasoning text, streamed word by word before the answer.
     pub fn with_reasoning(mut self, text: &str) -> Self {
         self.reasoning.extend(words(text));
+        self
+    }
+
+    /// Adds a hosted tool call (Responses API only).
+    pub fn with_hosted_call(mut self, call: ScriptedHostedCall) -> Self {
+        self.hosted_calls.push(call);
+        self
+    }
+
+    /// Sets the reasoning item's `encrypted_content` (Responses API only).
+    pub fn with_encrypted_reasoning(mut self, encrypted_content: &str) -> Self {
+        self.reasoning_encrypted_content = Some(encrypted_content.to_owned());
         self
     }
 

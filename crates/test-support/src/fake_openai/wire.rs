@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::script::{ReasoningField, ScriptedFailure, ScriptedTurn};
+use super::script::{ReasoningField, ScriptedFailure, ScriptedHostedCall, ScriptedTurn};
 
 const CREATED: u64 = 1_700_000_000;
 
@@ -225,12 +225,19 @@ pub(crate) fn responses_frames(turn: &ScriptedTurn, model: &str, id: &str) -> Ve
             "response.reasoning_summary_part.done",
             json!({"item_id": item_id, "output_index": index, "summary_index": 0, "part": part(&full)}),
         );
-        let item = json!({"id": item_id, "type": "reasoning", "summary": [part(&full)]});
+        let mut item = json!({"id": item_id, "type": "reasoning", "summary": [part(&full)]});
+        if let Some(encrypted) = &turn.reasoning_encrypted_content {
+            item["encrypted_content"] = json!(encrypted);
+        }
         writer.event(
             "response.output_item.done",
             json!({"output_index": index, "item": item}),
         );
         output.push(item);
+    }
+    for call in &turn.hosted_calls {
+        let index = output.len();
+        output.push(hosted_call_events(&mut writer, call, index));
     }
     if !turn.text.is_empty() {
         let index = output.len();
@@ -331,6 +338,108 @@ pub(crate) fn responses_frames(turn: &ScriptedTurn, model: &str, id: &str) -> Ve
     writer.frames
 }
 
+/// Streams one hosted tool call the way OpenAI does (item added, the call's own progress events,
+/// item done) and returns the finished item for the response's `output`.
+fn hosted_call_events(
+    writer: &mut ResponsesWriter,
+    call: &ScriptedHostedCall,
+    index: usize,
+) -> Value {
+    let (item_id, prefix, added, progress, done) = match call {
+        ScriptedHostedCall::WebSearch { id, query, sources } => {
+            let sources: Vec<Value> = sources
+                .iter()
+                .map(|url| json!({"type": "url", "url": url}))
+                .collect();
+            (
+                id,
+                "response.web_search_call",
+                json!({"id": id, "type": "web_search_call", "status": "in_progress", "action": {"type": "search", "query": query}}),
+                vec!["in_progress", "searching", "completed"],
+                json!({"id": id, "type": "web_search_call", "status": "completed",
+                    "action": {"type": "search", "query": query, "sources": sources}}),
+            )
+        }
+        ScriptedHostedCall::FileSearch {
+            id,
+            queries,
+            results,
+        } => {
+            let results: Vec<Value> = results
+                .iter()
+                .map(|(file_id, filename, text)| {
+                    json!({"file_id": file_id, "filename": filename, "score": 0.9, "text": text, "attributes": {}})
+                })
+                .collect();
+            (
+                id,
+                "response.file_search_call",
+                json!({"id": id, "type": "file_search_call", "status": "in_progress", "queries": [], "results": null}),
+                vec!["in_progress", "searching", "completed"],
+                json!({"id": id, "type": "file_search_call", "status": "completed", "queries": queries, "results": results}),
+            )
+        }
+        ScriptedHostedCall::ImageGeneration {
+            id,
+            partial_images,
+            result,
+        } => {
+            writer.event(
+                "response.output_item.added",
+                json!({"output_index": index, "item": {"id": id, "type": "image_generation_call", "status": "in_progress", "result": null}}),
+            );
+            for step in ["in_progress", "generating"] {
+                writer.event(
+                    &format!("response.image_generation_call.{step}"),
+                    json!({"item_id": id, "output_index": index}),
+                );
+            }
+            for (partial_index, image) in partial_images.iter().enumerate() {
+                writer.event(
+                    "response.image_generation_call.partial_image",
+                    json!({"item_id": id, "output_index": index, "partial_image_index": partial_index,
+                        "partial_image_b64": image, "background": "opaque", "output_format": "png",
+                        "quality": "medium", "size": "1024x1024"}),
+                );
+            }
+            let done = match result {
+                Some(image) => {
+                    writer.event(
+                        "response.image_generation_call.completed",
+                        json!({"item_id": id, "output_index": index}),
+                    );
+                    json!({"id": id, "type": "image_generation_call", "status": "completed", "result": image,
+                        "background": "opaque", "output_format": "png", "quality": "medium",
+                        "size": "1024x1024", "revised_prompt": "an image"})
+                }
+                None => {
+                    json!({"id": id, "type": "image_generation_call", "status": "failed", "result": null})
+                }
+            };
+            writer.event(
+                "response.output_item.done",
+                json!({"output_index": index, "item": done}),
+            );
+            return done;
+        }
+    };
+    writer.event(
+        "response.output_item.added",
+        json!({"output_index": index, "item": added}),
+    );
+    for step in progress {
+        writer.event(
+            &format!("{prefix}.{step}"),
+            json!({"item_id": item_id, "output_index": index}),
+        );
+    }
+    writer.event(
+        "response.output_item.done",
+        json!({"output_index": index, "item": done}),
+    );
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,6 +459,34 @@ mod tests {
         );
         let arguments: String = argument_pieces(r#"{"a":1}"#).concat();
         assert_eq!(arguments, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn hosted_calls_stream_their_own_events_between_added_and_done() {
+        let turn =
+            ScriptedTurn::text("Done").with_hosted_call(ScriptedHostedCall::ImageGeneration {
+                id: "ig_1".to_owned(),
+                partial_images: vec!["AA==".to_owned()],
+                result: Some("AQ==".to_owned()),
+            });
+        let frames = responses_frames(&turn, "m", "resp_1");
+        let names: Vec<&str> = frames
+            .iter()
+            .filter_map(|frame| frame.strip_prefix("event: ")?.split('\n').next())
+            .collect();
+        assert_eq!(
+            names[2..8],
+            [
+                "response.output_item.added",
+                "response.image_generation_call.in_progress",
+                "response.image_generation_call.generating",
+                "response.image_generation_call.partial_image",
+                "response.image_generation_call.completed",
+                "response.output_item.done",
+            ]
+        );
+        let completed = frames.last().expect("completed");
+        assert!(completed.contains(r#""result":"AQ==""#), "{completed}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{OpenAiConfig, Transport, WireParser};
+use super::{OpenAiConfig, Transport, WireParser, merge_extra_body};
 use crate::error::AgentError;
 use crate::model::{
     FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider, ModelRequest, ToolCall,
@@ -45,7 +45,11 @@ impl OpenAiChatProvider {
     }
 
     fn request_body(&self, request: &ModelRequest) -> Value {
-        let messages: Vec<Value> = request.messages.iter().map(message_to_wire).collect();
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .filter_map(message_to_wire)
+            .collect();
         let mut body = Map::new();
         body.insert(
             "model".to_owned(),
@@ -57,6 +61,34 @@ impl OpenAiChatProvider {
         let settings = &request.settings;
         if let Some(temperature) = settings.temperature {
             body.insert("temperature".to_owned(), json!(temperature));
+        }
+        if let Some(top_p) = settings.top_p {
+            body.insert("top_p".to_owned(), json!(top_p));
+        }
+        if !settings.stop.is_empty() {
+            body.insert("stop".to_owned(), json!(settings.stop));
+        }
+        if let Some(seed) = settings.seed {
+            body.insert("seed".to_owned(), json!(seed));
+        }
+        if let Some(effort) = settings.reasoning.and_then(|reasoning| reasoning.effort) {
+            body.insert("reasoning_effort".to_owned(), json!(effort.as_str()));
+        }
+        if !settings.metadata.is_empty() {
+            body.insert("metadata".to_owned(), json!(settings.metadata));
+        }
+        if let Some(store) = settings.store {
+            body.insert("store".to_owned(), json!(store));
+        }
+        if let Some(schema) = &settings.output_schema {
+            body.insert(
+                "response_format".to_owned(),
+                json!({"type": "json_schema", "json_schema": {
+                    "name": schema.name(),
+                    "schema": schema.schema(),
+                    "strict": schema.strict(),
+                }}),
+            );
         }
         if let Some(max_tokens) = settings.max_tokens {
             let field = if self.legacy_max_tokens_field {
@@ -97,16 +129,19 @@ impl OpenAiChatProvider {
                 body.insert("parallel_tool_calls".to_owned(), json!(parallel));
             }
         }
+        merge_extra_body(&mut body, &settings.extra_body);
         Value::Object(body)
     }
 }
 
-fn message_to_wire(message: &Message) -> Value {
-    match message {
+/// The wire form of a message; `None` for what Chat Completions cannot carry (reasoning items
+/// of the Responses API).
+fn message_to_wire(message: &Message) -> Option<Value> {
+    Some(match message {
         Message::System { content } => json!({"role": "system", "content": content}),
         Message::User { content } => {
             if let [UserContent::Text { text }] = content.as_slice() {
-                return json!({"role": "user", "content": text});
+                return Some(json!({"role": "user", "content": text}));
             }
             let parts: Vec<Value> = content
                 .iter()
@@ -145,7 +180,8 @@ fn message_to_wire(message: &Message) -> Value {
         Message::Tool {
             call_id, content, ..
         } => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
-    }
+        Message::Reasoning(_) => return None,
+    })
 }
 
 #[async_trait]
@@ -155,6 +191,13 @@ impl ModelProvider for OpenAiChatProvider {
     }
 
     async fn stream(&self, request: ModelRequest) -> Result<ModelEventStream, AgentError> {
+        if !request.settings.hosted_tools.is_empty() {
+            // Silently dropping them would let the model claim it searched when it could not.
+            return Err(AgentError::Configuration(
+                "hosted tools (web search, file search, image generation) need the Responses API"
+                    .to_owned(),
+            ));
+        }
         let body = self.request_body(&request);
         tracing::debug!(
             model.name = %self.model,

@@ -332,6 +332,17 @@ impl Transport {
     }
 }
 
+/// Merges the caller's extra body fields into a request, over the fields built from settings: a
+/// compatible server's own parameter wins, as in the Agents SDK's `extra_body`.
+pub(crate) fn merge_extra_body(
+    body: &mut serde_json::Map<String, Value>,
+    extra: &serde_json::Map<String, Value>,
+) {
+    for (key, value) in extra {
+        body.insert(key.clone(), value.clone());
+    }
+}
+
 /// The error and its sources on one line: reqwest's top-level message alone rarely says why.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

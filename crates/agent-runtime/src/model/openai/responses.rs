@@ -1,21 +1,25 @@
 //! The OpenAI Responses API provider (`POST /responses` with `stream: true`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::{OpenAiConfig, Transport, WireParser};
+use super::{OpenAiConfig, Transport, WireParser, merge_extra_body};
 use crate::error::AgentError;
 use crate::model::{
-    AnnotationSource, FinishReason, Message, ModelEvent, ModelEventStream, ModelProvider,
-    ModelRequest, TextAnnotation, ToolCall, ToolChoice, Usage, UserContent, resolve_first_event,
+    AnnotationSource, FinishReason, HostedTool, HostedToolEvent, HostedToolKind, Message,
+    ModelEvent, ModelEventStream, ModelProvider, ModelRequest, ReasoningItem, SearchKind,
+    SearchSource, TextAnnotation, ToolCall, ToolChoice, Usage, UserContent, resolve_first_event,
 };
 
 /// A model behind the OpenAI Responses API.
 ///
-/// Requests are stateless (`store: false`): the whole conversation is sent every turn, exactly as
-/// with Chat Completions, so both providers are interchangeable under the agent loop.
+/// Requests are stateless (`store: false` unless the settings say otherwise): the whole
+/// conversation is sent every turn, exactly as with Chat Completions, so both providers are
+/// interchangeable under the agent loop. Reasoning items the run kept are sent back with it.
+/// Hosted tools (web search, file search, image generation) are passed through as tool specs and
+/// their progress comes back as [`ModelEvent::HostedTool`].
 #[derive(Clone)]
 pub struct OpenAiResponsesProvider {
     transport: Transport,
@@ -52,28 +56,73 @@ impl OpenAiResponsesProvider {
         );
         body.insert("input".to_owned(), Value::Array(input));
         body.insert("stream".to_owned(), json!(true));
-        body.insert("store".to_owned(), json!(false));
         let settings = &request.settings;
+        body.insert("store".to_owned(), json!(settings.store.unwrap_or(false)));
         if let Some(temperature) = settings.temperature {
             body.insert("temperature".to_owned(), json!(temperature));
+        }
+        if let Some(top_p) = settings.top_p {
+            body.insert("top_p".to_owned(), json!(top_p));
         }
         if let Some(max_tokens) = settings.max_tokens {
             body.insert("max_output_tokens".to_owned(), json!(max_tokens));
         }
-        if !request.tools.is_empty() {
-            let tools: Vec<Value> = request
-                .tools
-                .iter()
-                .map(|tool| {
-                    json!({
-                        "type": "function",
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.parameters,
-                        "strict": false,
-                    })
+        if let Some(reasoning) = &settings.reasoning {
+            let mut wire = Map::new();
+            if let Some(effort) = reasoning.effort {
+                wire.insert("effort".to_owned(), json!(effort.as_str()));
+            }
+            if let Some(summary) = reasoning.summary {
+                wire.insert("summary".to_owned(), json!(summary.as_str()));
+            }
+            body.insert("reasoning".to_owned(), Value::Object(wire));
+        }
+        if !settings.metadata.is_empty() {
+            body.insert("metadata".to_owned(), json!(settings.metadata));
+        }
+        if let Some(schema) = &settings.output_schema {
+            body.insert(
+                "text".to_owned(),
+                json!({"format": {
+                    "type": "json_schema",
+                    "name": schema.name(),
+                    "schema": schema.schema(),
+                    "strict": schema.strict(),
+                }}),
+            );
+        }
+        let mut include: Vec<&str> = settings.include.iter().map(String::as_str).collect();
+        // The sources are what a search shows its user; without these the vendor leaves them out.
+        for hosted in &settings.hosted_tools {
+            let needed = match hosted.kind() {
+                HostedToolKind::WebSearch => Some("web_search_call.action.sources"),
+                HostedToolKind::FileSearch => Some("file_search_call.results"),
+                _ => None,
+            };
+            if let Some(needed) = needed
+                && !include.contains(&needed)
+            {
+                include.push(needed);
+            }
+        }
+        if !include.is_empty() {
+            body.insert("include".to_owned(), json!(include));
+        }
+        let mut tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                json!({
+                    "type": "function",
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                    "strict": false,
                 })
-                .collect();
+            })
+            .collect();
+        tools.extend(settings.hosted_tools.iter().map(HostedTool::to_wire));
+        if !tools.is_empty() {
             body.insert("tools".to_owned(), Value::Array(tools));
             if let Some(choice) = &settings.tool_choice {
                 let choice = match choice {
@@ -88,6 +137,7 @@ impl OpenAiResponsesProvider {
                 body.insert("parallel_tool_calls".to_owned(), json!(parallel));
             }
         }
+        merge_extra_body(&mut body, &settings.extra_body);
         Value::Object(body)
     }
 }
@@ -138,6 +188,18 @@ fn push_input_items(message: &Message, input: &mut Vec<Value>) {
                 json!({"type": "function_call_output", "call_id": call_id, "output": content}),
             );
         }
+        Message::Reasoning(item) => {
+            let summary: Vec<Value> = item
+                .summary
+                .iter()
+                .map(|text| json!({"type": "summary_text", "text": text}))
+                .collect();
+            let mut wire = json!({"type": "reasoning", "id": item.id, "summary": summary});
+            if let Some(encrypted) = &item.encrypted_content {
+                wire["encrypted_content"] = json!(encrypted);
+            }
+            input.push(wire);
+        }
     }
 }
 
@@ -179,10 +241,77 @@ struct PendingFunctionCall {
 #[derive(Debug, Default)]
 pub struct ResponsesParser {
     calls: BTreeMap<u64, PendingFunctionCall>,
+    /// Hosted tool calls whose start was reported, so each starts exactly once even from a
+    /// server that sends only the finished item.
+    hosted_started: BTreeSet<String>,
 }
 
 fn text_field<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A non-empty string field, if there is one.
+fn optional_text(value: &Value, key: &str) -> Option<String> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
+/// The elements of an array field; none when it is missing or not an array.
+fn elements<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// The strings of an array field (other elements skipped).
+fn strings(value: &Value, key: &str) -> Vec<String> {
+    elements(value, key)
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The queries and sources of a finished `web_search_call` (its `action` of type `search`:
+/// `query`, or `queries` on newer models, and `sources` when included).
+fn web_search_findings(item: &Value) -> (Vec<String>, Vec<SearchSource>) {
+    let action = item.get("action").unwrap_or(&Value::Null);
+    let mut queries = strings(action, "queries");
+    if let Some(query) = optional_text(action, "query")
+        && !queries.contains(&query)
+    {
+        queries.insert(0, query);
+    }
+    let sources = elements(action, "sources")
+        .iter()
+        .filter_map(|source| optional_text(source, "url"))
+        .map(|url| SearchSource::Url { url })
+        .collect();
+    (queries, sources)
+}
+
+/// The queries and matched files of a finished `file_search_call` (`results` when included),
+/// each file once.
+fn file_search_findings(item: &Value) -> (Vec<String>, Vec<SearchSource>) {
+    let queries = strings(item, "queries");
+    let mut sources: Vec<SearchSource> = Vec::new();
+    for result in elements(item, "results") {
+        let file_id = text_field(result, "file_id").to_owned();
+        let filename = text_field(result, "filename").to_owned();
+        if file_id.is_empty() && filename.is_empty() {
+            continue;
+        }
+        let source = SearchSource::File { file_id, filename };
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    (queries, sources)
 }
 
 /// A citation from an `output_text` annotation: `url_citation` (cited span `start_index` to
@@ -249,6 +378,100 @@ impl ResponsesParser {
     /// Handles the end of the body before the response completed: always an interrupted stream.
     pub fn end(&mut self, out: &mut Vec<ModelEvent>) -> Result<(), AgentError> {
         self.on_end(out)
+    }
+
+    /// Reports `start` for hosted call `call_id` unless its start was reported already.
+    fn hosted_started(&mut self, call_id: &str, start: HostedToolEvent, out: &mut Vec<ModelEvent>) {
+        if self.hosted_started.insert(call_id.to_owned()) {
+            out.push(ModelEvent::HostedTool(start));
+        }
+    }
+
+    fn hosted_item_added(&mut self, item: &Value, out: &mut Vec<ModelEvent>) {
+        let call_id = text_field(item, "id").to_owned();
+        if call_id.is_empty() {
+            return;
+        }
+        let start = match text_field(item, "type") {
+            "web_search_call" => HostedToolEvent::SearchStarted {
+                call_id: call_id.clone(),
+                kind: SearchKind::Web,
+            },
+            "file_search_call" => HostedToolEvent::SearchStarted {
+                call_id: call_id.clone(),
+                kind: SearchKind::File,
+            },
+            "image_generation_call" => HostedToolEvent::ImageStarted {
+                call_id: call_id.clone(),
+            },
+            _ => return,
+        };
+        self.hosted_started(&call_id, start, out);
+    }
+
+    /// A finished output item other than a function call: a reasoning item to keep, or the end
+    /// of a hosted tool call.
+    fn item_done(&mut self, item: &Value, out: &mut Vec<ModelEvent>) {
+        let id = text_field(item, "id").to_owned();
+        let kind = text_field(item, "type");
+        if id.is_empty() {
+            return;
+        }
+        let failed = text_field(item, "status") == "failed";
+        match kind {
+            "reasoning" => {
+                let summary = elements(item, "summary")
+                    .iter()
+                    .map(|part| text_field(part, "text").to_owned())
+                    .collect();
+                out.push(ModelEvent::ReasoningItem(ReasoningItem {
+                    id,
+                    summary,
+                    encrypted_content: optional_text(item, "encrypted_content"),
+                }));
+            }
+            "web_search_call" | "file_search_call" => {
+                let search = if kind == "web_search_call" {
+                    SearchKind::Web
+                } else {
+                    SearchKind::File
+                };
+                self.hosted_started(
+                    &id,
+                    HostedToolEvent::SearchStarted {
+                        call_id: id.clone(),
+                        kind: search,
+                    },
+                    out,
+                );
+                let (queries, sources) = match search {
+                    SearchKind::Web => web_search_findings(item),
+                    _ => file_search_findings(item),
+                };
+                out.push(ModelEvent::HostedTool(HostedToolEvent::SearchFinished {
+                    call_id: id,
+                    kind: search,
+                    queries,
+                    sources,
+                    failed,
+                }));
+            }
+            "image_generation_call" => {
+                self.hosted_started(
+                    &id,
+                    HostedToolEvent::ImageStarted {
+                        call_id: id.clone(),
+                    },
+                    out,
+                );
+                out.push(ModelEvent::HostedTool(HostedToolEvent::ImageFinished {
+                    call_id: id,
+                    image_base64: optional_text(item, "result").filter(|_| !failed),
+                    output_format: optional_text(item, "output_format"),
+                }));
+            }
+            _ => {}
+        }
     }
 
     fn report_call(&mut self, output_index: u64, out: &mut Vec<ModelEvent>) {
@@ -323,6 +546,12 @@ impl WireParser for ResponsesParser {
                     out.push(ModelEvent::Annotation(annotation));
                 }
             }
+            // A summary in several parts reads as paragraphs of one thought.
+            "response.reasoning_summary_part.added"
+                if value.get("summary_index").and_then(Value::as_u64) > Some(0) =>
+            {
+                out.push(ModelEvent::ReasoningDelta("\n\n".to_owned()));
+            }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
                 let delta = text_field(&value, "delta");
                 if !delta.is_empty() {
@@ -331,6 +560,7 @@ impl WireParser for ResponsesParser {
             }
             "response.output_item.added" => {
                 let item = value.get("item").unwrap_or(&Value::Null);
+                self.hosted_item_added(item, out);
                 if text_field(item, "type") == "function_call"
                     && let Some(index) = output_index
                 {
@@ -371,8 +601,32 @@ impl WireParser for ResponsesParser {
                     arguments.clone_into(&mut call.arguments);
                 }
             }
+            "response.image_generation_call.partial_image" => {
+                let call_id = text_field(&value, "item_id").to_owned();
+                let image_base64 = text_field(&value, "partial_image_b64").to_owned();
+                if !call_id.is_empty() && !image_base64.is_empty() {
+                    self.hosted_started(
+                        &call_id,
+                        HostedToolEvent::ImageStarted {
+                            call_id: call_id.clone(),
+                        },
+                        out,
+                    );
+                    out.push(ModelEvent::HostedTool(HostedToolEvent::ImagePartial {
+                        index: value
+                            .get("partial_image_index")
+                            .and_then(Value::as_u64)
+                            .and_then(|index| u32::try_from(index).ok())
+                            .unwrap_or(0),
+                        call_id,
+                        image_base64,
+                        output_format: optional_text(&value, "output_format"),
+                    }));
+                }
+            }
             "response.output_item.done" => {
                 let item = value.get("item").unwrap_or(&Value::Null);
+                self.item_done(item, out);
                 if text_field(item, "type") == "function_call"
                     && let Some(index) = output_index
                 {
@@ -472,6 +726,28 @@ mod tests {
                 message: "boom".to_owned()
             })
         );
+    }
+
+    #[test]
+    fn summary_parts_after_the_first_start_a_new_paragraph() {
+        let mut parser = ResponsesParser::new();
+        let mut out = Vec::new();
+        for data in [
+            r#"{"type":"response.reasoning_summary_part.added","item_id":"rs_1","output_index":0,"summary_index":0,"part":{"type":"summary_text","text":""}}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","item_id":"rs_1","output_index":0,"summary_index":0,"delta":"One."}"#,
+            r#"{"type":"response.reasoning_summary_part.added","item_id":"rs_1","output_index":0,"summary_index":1,"part":{"type":"summary_text","text":""}}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","item_id":"rs_1","output_index":0,"summary_index":1,"delta":"Two."}"#,
+        ] {
+            parser.push_event("", data, &mut out).expect("valid event");
+        }
+        let text: String = out
+            .iter()
+            .filter_map(|event| match event {
+                ModelEvent::ReasoningDelta(delta) => Some(delta.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, "One.\n\nTwo.");
     }
 
     #[test]
