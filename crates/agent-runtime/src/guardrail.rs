@@ -251,6 +251,7 @@ pub struct ModelGuardrail {
     model: Arc<dyn ModelProvider>,
     instructions: String,
     run_in_parallel: bool,
+    model_name: Option<String>,
 }
 
 impl std::fmt::Debug for ModelGuardrail {
@@ -276,7 +277,14 @@ impl ModelGuardrail {
             model,
             instructions: instructions.into(),
             run_in_parallel: true,
+            model_name: None,
         }
+    }
+
+    /// Asks this model instead of the provider's configured one (a smaller, cheaper model).
+    pub fn with_model_name(mut self, model: impl Into<String>) -> Self {
+        self.model_name = Some(model.into());
+        self
     }
 
     /// As an input guardrail, whether it runs at the same time as the agent's first model call
@@ -294,7 +302,10 @@ impl ModelGuardrail {
                 Message::user(text),
             ],
             tools: Vec::new(),
-            settings: ModelSettings::default(),
+            settings: ModelSettings {
+                model: self.model_name.clone(),
+                ..ModelSettings::default()
+            },
         };
         let mut stream = self.model.stream(request).await?;
         let mut answer = String::new();
