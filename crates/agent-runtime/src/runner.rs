@@ -539,6 +539,15 @@ pub fn run_streamed_with_hooks(
                 ToolUseBehavior::StopAtTools(_) => stopping_output,
             };
             if let Some((call, output)) = stop {
+                // A stopping tool's output is the final output: checked and reported as an answer.
+                if let Err(error) = guardrail::check_output(&agent.output_guardrails, &ctx, &agent.name, &output).await {
+                    yield Err(error);
+                    return;
+                }
+                hooks.on_agent_end(&ctx, &agent, &output).await;
+                if let Some(agent_hooks) = &agent.hooks {
+                    agent_hooks.on_end(&ctx, &agent, &output).await;
+                }
                 yield Ok(RunEvent::RunFinished(RunResult {
                     final_output: output,
                     stop: RunStop::StoppedAtTool { call },

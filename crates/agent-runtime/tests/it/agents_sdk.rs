@@ -469,6 +469,35 @@ async fn an_output_guardrail_of_the_final_agent_trips_on_its_answer() {
 }
 
 #[tokio::test]
+async fn an_output_guardrail_also_checks_the_output_of_a_stopping_tool() {
+    let server = FakeOpenAi::start().await;
+    for (wire, model) in both(&server) {
+        server.push_turn(ScriptedTurn::tool_call("call_l", "lookup_lesson", "{}"));
+        let agent = Agent::new("helper", model)
+            .with_tool(counting_tool(
+                "lookup_lesson",
+                Arc::new(AtomicUsize::new(0)),
+            ))
+            .with_tool_use_behavior(agent_runtime::ToolUseBehavior::StopOnFirstTool)
+            .with_output_guardrail(word_guardrail("lookup_lesson result", true));
+        let (events, error) = run(&agent, "look it up").await;
+        assert_eq!(
+            error,
+            Some(AgentError::OutputGuardrailTripwire {
+                guardrail: "no_secrets".into()
+            }),
+            "{wire}"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|event| matches!(event, RunEvent::RunFinished(_))),
+            "{wire}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_model_guardrail_asks_the_model_for_a_yes_or_no() {
     let server = FakeOpenAi::start().await;
     for (wire, model) in both(&server) {

@@ -312,7 +312,7 @@ async fn setup_items(setup: &Setup, thread_id: &str) -> Vec<Value> {
         json!({"type": "items.list", "params": {"thread_id": thread_id, "order": "asc", "limit": 100}}),
     )
     .await;
-    record("json", &page[0]);
+    record("page_items", &page[0]);
     page[0]["data"].as_array().cloned().unwrap_or_default()
 }
 
