@@ -377,10 +377,10 @@ impl ProducedItems {
     fn note(&mut self, event: &ThreadStreamEvent) {
         match event {
             ThreadStreamEvent::ThreadItemAdded { item }
-            | ThreadStreamEvent::ThreadItemDone { item } => {
-                if !self.items.iter().any(|(id, _)| id == item.id()) {
-                    self.items.push((item.id().to_owned(), item.is_hidden()));
-                }
+            | ThreadStreamEvent::ThreadItemDone { item }
+                if !self.items.iter().any(|(id, _)| id == item.id()) =>
+            {
+                self.items.push((item.id().to_owned(), item.is_hidden()));
             }
             ThreadStreamEvent::ThreadItemRemoved { item_id } => {
                 self.items.retain(|(id, _)| id != item_id);
