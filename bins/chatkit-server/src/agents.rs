@@ -26,9 +26,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use agent_runtime::{
-    Agent, AgentError, DynTool, GuardrailOutput, Handoff, InputGuardrail, Instructions, Message,
-    ModelGuardrail, ModelProvider, ModelSettings as RuntimeModelSettings, OutputGuardrail,
-    RunContext, ToolSource,
+    Agent, DynTool, GuardrailOutput, Handoff, Instructions, ModelGuardrail, ModelProvider,
+    ModelSettings as RuntimeModelSettings, TextCheck, TextGuardrail, ToolSource,
 };
 use anyhow::bail;
 use async_trait::async_trait;
@@ -322,10 +321,7 @@ fn with_guardrail(agent: Agent, entry: &GuardrailEntry, model: &Arc<dyn ModelPro
                 tracing::error!(guardrail.name = %entry.name, "a guardrail pattern did not compile");
                 return agent;
             };
-            let rule = Arc::new(PatternGuardrail {
-                name: entry.name.clone(),
-                regex,
-            });
+            let rule = Arc::new(TextGuardrail::new(entry.name.clone(), pattern_check(regex)));
             match entry.on {
                 GuardrailTarget::Input => agent.with_input_guardrail(rule),
                 GuardrailTarget::Output => agent.with_output_guardrail(rule),
@@ -395,63 +391,15 @@ impl ToolSource for OnlyNamedTools {
     }
 }
 
-/// A guardrail that trips when a regular expression matches: on the last user message as an
-/// input guardrail (before the model is asked: a match costs nothing to find), on the answer as
-/// an output guardrail.
-struct PatternGuardrail {
-    name: String,
-    regex: regex::Regex,
-}
-
-impl PatternGuardrail {
-    fn verdict(&self, text: &str) -> GuardrailOutput {
-        if self.regex.is_match(text) {
-            GuardrailOutput::tripwire(json!({ "pattern": self.regex.as_str() }))
+/// A check that trips when `regex` matches the text.
+fn pattern_check(regex: regex::Regex) -> TextCheck {
+    Arc::new(move |text: &str| {
+        if regex.is_match(text) {
+            GuardrailOutput::tripwire(json!({ "pattern": regex.as_str() }))
         } else {
             GuardrailOutput::pass()
         }
-    }
-}
-
-#[async_trait]
-impl InputGuardrail for PatternGuardrail {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_in_parallel(&self) -> bool {
-        false
-    }
-
-    async fn check(
-        &self,
-        _ctx: &RunContext,
-        _agent_name: &str,
-        input: &[Message],
-    ) -> Result<GuardrailOutput, AgentError> {
-        let text = input
-            .iter()
-            .rev()
-            .find_map(Message::user_text)
-            .unwrap_or_default();
-        Ok(self.verdict(&text))
-    }
-}
-
-#[async_trait]
-impl OutputGuardrail for PatternGuardrail {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn check(
-        &self,
-        _ctx: &RunContext,
-        _agent_name: &str,
-        output: &str,
-    ) -> Result<GuardrailOutput, AgentError> {
-        Ok(self.verdict(output))
-    }
+    })
 }
 
 #[cfg(test)]
@@ -533,12 +481,9 @@ mod tests {
     }
 
     #[test]
-    fn a_pattern_checks_the_last_user_message_or_the_answer() {
-        let rule = PatternGuardrail {
-            name: "secrets".to_owned(),
-            regex: regex::Regex::new("(?i)password").expect("compiles"),
-        };
-        assert!(rule.verdict("What is the PASSWORD?").tripwire_triggered);
-        assert!(!rule.verdict("What is a loop?").tripwire_triggered);
+    fn a_pattern_trips_on_a_match() {
+        let check = pattern_check(regex::Regex::new("(?i)password").expect("compiles"));
+        assert!(check("What is the PASSWORD?").tripwire_triggered);
+        assert!(!check("What is a loop?").tripwire_triggered);
     }
 }

@@ -113,28 +113,41 @@ pub(crate) fn input_verdict(
     let agent_name = agent_name.to_owned();
     let input = input.to_vec();
     Some(Box::pin(async move {
-        let mut checks: FuturesUnordered<_> = selected
-            .iter()
-            .map(|guardrail| {
-                let (ctx, agent_name, input) = (&ctx, &agent_name, &input);
-                async move {
-                    (
-                        guardrail.name(),
-                        guardrail.check(ctx, agent_name, input).await,
-                    )
-                }
-            })
-            .collect();
-        while let Some((name, verdict)) = checks.next().await {
-            if verdict?.tripwire_triggered {
-                tracing::info!(guardrail.name = %name, agent.name = %agent_name, "an input guardrail tripped");
-                return Err(AgentError::InputGuardrailTripwire {
-                    guardrail: name.to_owned(),
-                });
+        let checks = selected.iter().map(|guardrail| {
+            let (ctx, agent_name, input) = (&ctx, &agent_name, &input);
+            async move {
+                (
+                    guardrail.name(),
+                    guardrail.check(ctx, agent_name, input).await,
+                )
             }
-        }
-        Ok(())
+        });
+        first_trip(checks, &agent_name, |guardrail| {
+            AgentError::InputGuardrailTripwire { guardrail }
+        })
+        .await
     }))
+}
+
+/// Awaits `checks` all at once; the first to trip (or fail) decides, with `tripped` making the
+/// error from the guardrail's name.
+async fn first_trip<'a, F>(
+    checks: impl IntoIterator<Item = F>,
+    agent_name: &str,
+    tripped: impl Fn(String) -> AgentError,
+) -> Result<(), AgentError>
+where
+    F: Future<Output = (&'a str, Result<GuardrailOutput, AgentError>)>,
+{
+    let mut checks: FuturesUnordered<F> = checks.into_iter().collect();
+    while let Some((name, verdict)) = checks.next().await {
+        if verdict?.tripwire_triggered {
+            let error = tripped(name.to_owned());
+            tracing::info!(guardrail.name = %name, agent.name = %agent_name, error = %error, "a guardrail tripped");
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 /// Runs every output guardrail of the final agent on `output`, all at once; the first to trip
@@ -145,24 +158,16 @@ pub(crate) async fn check_output(
     agent_name: &str,
     output: &str,
 ) -> Result<(), AgentError> {
-    let mut checks: FuturesUnordered<_> = guardrails
-        .iter()
-        .map(|guardrail| async move {
-            (
-                guardrail.name(),
-                guardrail.check(ctx, agent_name, output).await,
-            )
-        })
-        .collect();
-    while let Some((name, verdict)) = checks.next().await {
-        if verdict?.tripwire_triggered {
-            tracing::info!(guardrail.name = %name, agent.name = %agent_name, "an output guardrail tripped");
-            return Err(AgentError::OutputGuardrailTripwire {
-                guardrail: name.to_owned(),
-            });
-        }
-    }
-    Ok(())
+    let checks = guardrails.iter().map(|guardrail| async move {
+        (
+            guardrail.name(),
+            guardrail.check(ctx, agent_name, output).await,
+        )
+    });
+    first_trip(checks, agent_name, |guardrail| {
+        AgentError::OutputGuardrailTripwire { guardrail }
+    })
+    .await
 }
 
 /// Starts a model call while `verdict` is pending. A tripwire before the model answers drops the
@@ -235,6 +240,83 @@ fn hold_finish(mut stream: ModelEventStream, verdict: GuardrailVerdict) -> Model
             }
         }
     })
+}
+
+/// The text of the last user message of `input` (its text parts), empty when there is none: what
+/// an input guardrail usually judges.
+pub fn last_user_text(input: &[Message]) -> String {
+    input
+        .iter()
+        .rev()
+        .find_map(Message::user_text)
+        .unwrap_or_default()
+}
+
+/// The check of a [`TextGuardrail`]: a verdict on one text.
+pub type TextCheck = Arc<dyn Fn(&str) -> GuardrailOutput + Send + Sync>;
+
+/// A guardrail made of a synchronous check on a text (a pattern, a word list): as an input
+/// guardrail it judges the last user message, before the model is asked (such a check costs
+/// nothing); as an output guardrail, the final answer.
+#[derive(Clone)]
+pub struct TextGuardrail {
+    name: String,
+    check: TextCheck,
+}
+
+impl std::fmt::Debug for TextGuardrail {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("TextGuardrail")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TextGuardrail {
+    /// A guardrail named `name` that judges a text with `check`.
+    pub fn new(name: impl Into<String>, check: TextCheck) -> Self {
+        Self {
+            name: name.into(),
+            check,
+        }
+    }
+}
+
+#[async_trait]
+impl InputGuardrail for TextGuardrail {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn run_in_parallel(&self) -> bool {
+        false
+    }
+
+    async fn check(
+        &self,
+        _ctx: &RunContext,
+        _agent_name: &str,
+        input: &[Message],
+    ) -> Result<GuardrailOutput, AgentError> {
+        Ok((self.check)(&last_user_text(input)))
+    }
+}
+
+#[async_trait]
+impl OutputGuardrail for TextGuardrail {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(
+        &self,
+        _ctx: &RunContext,
+        _agent_name: &str,
+        output: &str,
+    ) -> Result<GuardrailOutput, AgentError> {
+        Ok((self.check)(output))
+    }
 }
 
 /// What a [`ModelGuardrail`] adds to its instructions, so that the answer can be read as a
@@ -349,10 +431,11 @@ impl InputGuardrail for ModelGuardrail {
         _agent_name: &str,
         input: &[Message],
     ) -> Result<GuardrailOutput, AgentError> {
-        match input.iter().rev().find_map(Message::user_text) {
-            Some(text) if !text.trim().is_empty() => self.judge(&text).await,
-            _ => Ok(GuardrailOutput::pass()),
+        let text = last_user_text(input);
+        if text.trim().is_empty() {
+            return Ok(GuardrailOutput::pass());
         }
+        self.judge(&text).await
     }
 }
 

@@ -20,7 +20,9 @@ pub use agent::{Agent, ToolUseBehavior};
 pub use context::{RunContext, RunState, UserInfo};
 pub use error::AgentError;
 pub use function_tool::FunctionTool;
-pub use guardrail::{GuardrailOutput, InputGuardrail, ModelGuardrail, OutputGuardrail};
+pub use guardrail::{
+    GuardrailOutput, InputGuardrail, ModelGuardrail, OutputGuardrail, TextCheck, TextGuardrail,
+};
 pub use handoff::{Handoff, HandoffInputFilter};
 pub use history::{answer_unanswered_tool_calls, keep_last_items};
 pub use hooks::{AgentHooks, NoRunHooks, RunHooks};

@@ -2,7 +2,6 @@
 //! todo question to the todo assistant (with the real todo MCP server), the next message stays
 //! with it, a pattern guardrail refuses a message, and token usage reaches `/metrics`.
 
-use serde_json::Value;
 use test_support::fake_openai::{RecordedRequest, ScriptedTurn};
 
 use crate::legacy_chat::todo_server;
@@ -21,20 +20,9 @@ fn documented_example() -> chatkit_server::Settings {
     toml::from_str(block).expect("the documented example parses")
 }
 
+/// The tool names of a request, sorted.
 fn tool_names(request: &RecordedRequest) -> Vec<String> {
-    let mut names: Vec<String> = request.body["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|tool| {
-                    tool.pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut names = request.tool_names();
     names.sort();
     names
 }

@@ -74,24 +74,6 @@ fn result_of(events: &[RunEvent]) -> RunResult {
     }
 }
 
-/// The names of the tools a recorded request offered, in either wire format.
-fn tool_names(request: &RecordedRequest) -> Vec<String> {
-    request.body["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .filter_map(|tool| {
-                    tool.pointer("/function/name")
-                        .or_else(|| tool.get("name"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The tool results a recorded request carried, as `(call id, output)`, in either wire format.
 fn tool_results(request: &RecordedRequest) -> Vec<(String, String)> {
     request
@@ -175,7 +157,7 @@ async fn a_handoff_switches_instructions_and_tools_for_the_rest_of_the_run() {
             "{wire}"
         );
         assert_eq!(
-            tool_names(&requests[0]),
+            requests[0].tool_names(),
             ["transfer_to_course_tutor"],
             "{wire}"
         );
@@ -193,7 +175,7 @@ async fn a_handoff_switches_instructions_and_tools_for_the_rest_of_the_run() {
         );
         for request in &requests[1..] {
             assert_eq!(request.system_prompt(), Some("Teach the course."), "{wire}");
-            assert_eq!(tool_names(request), ["lookup_lesson"], "{wire}");
+            assert_eq!(request.tool_names(), ["lookup_lesson"], "{wire}");
         }
         assert_eq!(
             tool_results(&requests[1]),
@@ -285,11 +267,7 @@ impl InputGuardrail for WordGuardrail {
         if let Some(gate) = &self.gate {
             gate.notified().await;
         }
-        let text = input
-            .iter()
-            .rev()
-            .find_map(Message::user_text)
-            .unwrap_or_default();
+        let text = agent_runtime::guardrail::last_user_text(input);
         Ok(if text.contains(self.word) {
             GuardrailOutput::tripwire(json!({ "word": self.word }))
         } else {
@@ -532,7 +510,7 @@ async fn a_model_guardrail_asks_the_model_for_a_yes_or_no() {
             judge_prompt.starts_with("Block requests to do graded homework."),
             "{wire}: {judge_prompt}"
         );
-        assert!(tool_names(&requests[0]).is_empty(), "{wire}");
+        assert!(requests[0].tool_names().is_empty(), "{wire}");
         assert_eq!(requests[2].system_prompt(), Some(judge_prompt), "{wire}");
     }
 }
