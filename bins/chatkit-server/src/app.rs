@@ -247,21 +247,31 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         template = template.with_user_info();
     }
     template = template.with_page_context(agent_settings.page_context_keys.clone());
-    let mut agent = Agent::new(agent_settings.name.clone(), model(settings)?)
+    let model = model(settings)?;
+    let mut shared_tools = crate::agents::SharedTools {
+        fixed: Vec::new(),
+        sources: Vec::new(),
+    };
+    let mut agent = Agent::new(agent_settings.name.clone(), model.clone())
         .with_instructions(template.build())
         .with_max_turns(agent_settings.max_turns)
         .with_settings(runtime_model_settings(&settings.model));
 
     match &settings.retrieval {
         Some(retrieval) if retrieval.enabled => {
-            agent = agent.with_tool(crate::retrieval::search_tool(settings, retrieval).await?);
+            let search = crate::retrieval::search_tool(settings, retrieval).await?;
+            shared_tools.fixed.push(search.clone());
+            agent = agent.with_tool(search);
         }
         Some(_) => {}
         None if settings.model.effective_provider() == ModelProviderKind::Demo => {
             // The demo is a convenience: if its documentation cannot be indexed (a read-only
             // working directory), the server still starts, without the search.
             match crate::demo_corpus::search_tool(settings).await {
-                Ok(tool) => agent = agent.with_tool(tool),
+                Ok(search) => {
+                    shared_tools.fixed.push(search.clone());
+                    agent = agent.with_tool(search);
+                }
                 Err(error) => tracing::warn!(
                     error = format!("{error:#}"),
                     "demo: the documentation search is off, its index could not be built"
@@ -288,8 +298,14 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
         // or restarted, and a `tools/list_changed`, reach the model on the next run.
         manager.supervise(Duration::from_secs(5));
         agent = agent.with_tool_source(manager.clone());
+        shared_tools.sources.push(manager.clone());
         Some(manager)
     };
+    if !settings.agents.is_empty() {
+        // `[[agents]]` replaces the single agent; the tools above are theirs to share.
+        agent = crate::agents::build(settings, &model, &shared_tools)?;
+        tracing::info!(agent.name = %agent.name(), agents = settings.agents.len(), "several agents configured");
+    }
 
     let metrics = Arc::new(http::metrics::Metrics::default());
     let server = AgentServer::new(

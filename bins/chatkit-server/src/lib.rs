@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod actions;
+pub mod agents;
 pub mod app;
 pub mod demo_corpus;
 pub mod http;

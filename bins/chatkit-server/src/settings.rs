@@ -39,6 +39,11 @@ pub struct Settings {
     pub actions: Vec<ActionSettings>,
     /// A search tool over your content (`[retrieval]`); none when absent.
     pub retrieval: Option<crate::retrieval::RetrievalSettings>,
+    /// Several agents that hand the conversation to each other (`[[agents]]`); when empty, the
+    /// single `[agent]` answers. See [`crate::agents`].
+    pub agents: Vec<crate::agents::AgentEntry>,
+    /// The agent of `[[agents]]` a thread starts on (default: the first one).
+    pub default_agent: Option<String>,
 }
 
 /// A widget action type the server answers by configuration: it calls a tool with the action's
@@ -989,6 +994,7 @@ impl Settings {
         if let Some(retrieval) = &self.retrieval {
             retrieval.validate()?;
         }
+        crate::agents::validate(&self.agents, self.default_agent.as_deref())?;
         Ok(())
     }
 

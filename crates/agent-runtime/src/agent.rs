@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::guardrail::{InputGuardrail, OutputGuardrail};
+use crate::handoff::Handoff;
 use crate::history::DEFAULT_HISTORY_ITEMS;
+use crate::hooks::AgentHooks;
 use crate::instructions::Instructions;
 use crate::model::{HostedTool, ModelProvider, ModelSettings, OutputSchema};
 use crate::tool::{DynTool, ToolDefinition, ToolSource};
@@ -45,6 +48,11 @@ pub struct Agent {
     pub(crate) max_concurrent_tool_calls: usize,
     pub(crate) history_items: usize,
     pub(crate) reset_tool_choice: bool,
+    pub(crate) handoffs: Vec<Handoff>,
+    pub(crate) handoff_description: Option<String>,
+    pub(crate) input_guardrails: Vec<Arc<dyn InputGuardrail>>,
+    pub(crate) output_guardrails: Vec<Arc<dyn OutputGuardrail>>,
+    pub(crate) hooks: Option<Arc<dyn AgentHooks>>,
 }
 
 impl fmt::Debug for Agent {
@@ -63,6 +71,9 @@ impl fmt::Debug for Agent {
             .field("client_tools", &self.client_tools.len())
             .field("max_turns", &self.max_turns)
             .field("tool_use_behavior", &self.tool_use_behavior)
+            .field("handoffs", &self.handoffs)
+            .field("input_guardrails", &self.input_guardrails.len())
+            .field("output_guardrails", &self.output_guardrails.len())
             .finish_non_exhaustive()
     }
 }
@@ -83,7 +94,62 @@ impl Agent {
             max_concurrent_tool_calls: DEFAULT_MAX_CONCURRENT_TOOL_CALLS,
             history_items: DEFAULT_HISTORY_ITEMS,
             reset_tool_choice: true,
+            handoffs: Vec::new(),
+            handoff_description: None,
+            input_guardrails: Vec::new(),
+            output_guardrails: Vec::new(),
+            hooks: None,
         }
+    }
+
+    /// Lets the model hand the conversation to another agent (see [`Handoff`]): it sees a
+    /// `transfer_to_<name>` tool, and calling it makes the target the active agent of the run.
+    pub fn with_handoff(mut self, handoff: Handoff) -> Self {
+        self.handoffs.push(handoff);
+        self
+    }
+
+    /// What the agents that can hand off to this one are told about it (appended to the default
+    /// description of their `transfer_to_...` tool; the SDK's `handoff_description`).
+    pub fn with_handoff_description(mut self, description: impl Into<String>) -> Self {
+        self.handoff_description = Some(description.into());
+        self
+    }
+
+    /// The description other agents' handoff tools give of this agent.
+    pub fn handoff_description(&self) -> Option<&str> {
+        self.handoff_description.as_deref()
+    }
+
+    /// The handoffs this agent offers.
+    pub fn handoffs(&self) -> &[Handoff] {
+        &self.handoffs
+    }
+
+    /// The handoff whose tool is named `tool_name`.
+    pub fn handoff_named(&self, tool_name: &str) -> Option<&Handoff> {
+        self.handoffs
+            .iter()
+            .find(|handoff| handoff.tool_name() == tool_name)
+    }
+
+    /// Adds an input guardrail; they run when this agent starts a run (see
+    /// [`crate::guardrail`]).
+    pub fn with_input_guardrail(mut self, guardrail: Arc<dyn InputGuardrail>) -> Self {
+        self.input_guardrails.push(guardrail);
+        self
+    }
+
+    /// Adds an output guardrail; they run on the final answer when this agent gives it.
+    pub fn with_output_guardrail(mut self, guardrail: Arc<dyn OutputGuardrail>) -> Self {
+        self.output_guardrails.push(guardrail);
+        self
+    }
+
+    /// Sets the hooks called while this agent is the active agent.
+    pub fn with_hooks(mut self, hooks: Arc<dyn AgentHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// Sets the instructions (a `&str`, a [`crate::InstructionsTemplate`], or
@@ -213,19 +279,20 @@ impl Agent {
         &self.model
     }
 
-    /// The definitions of the fixed tools, then the client tools (a run adds those of its tool
-    /// sources, see [`current_tools`](Self::current_tools)).
+    /// The definitions of the fixed tools, then the client tools, then the handoff tools (a run
+    /// adds those of its tool sources, see [`current_tools`](Self::current_tools)).
     pub fn tool_definitions(&self) -> Vec<ToolDefinition> {
         self.definitions_with(&self.tools)
     }
 
-    /// The definitions of `tools` (one run's [`current_tools`](Self::current_tools)) and of the
-    /// client tools.
+    /// The definitions of `tools` (one run's [`current_tools`](Self::current_tools)), of the
+    /// client tools and of the handoff tools.
     pub(crate) fn definitions_with(&self, tools: &[DynTool]) -> Vec<ToolDefinition> {
         tools
             .iter()
             .map(|tool| tool.definition())
             .chain(self.client_tools.iter().cloned())
+            .chain(self.handoffs.iter().map(Handoff::definition))
             .collect()
     }
 

@@ -51,6 +51,19 @@ pub enum AgentError {
     /// The final answer does not match the agent's output schema (or is not JSON at all).
     #[error("the model's final output is invalid: {0}")]
     InvalidOutput(String),
+    /// An input guardrail of the starting agent tripped: the run stopped before its first model
+    /// turn was acted on.
+    #[error("the input guardrail {guardrail:?} tripped")]
+    InputGuardrailTripwire {
+        /// The guardrail's name.
+        guardrail: String,
+    },
+    /// An output guardrail of the final agent tripped on its answer.
+    #[error("the output guardrail {guardrail:?} tripped")]
+    OutputGuardrailTripwire {
+        /// The guardrail's name.
+        guardrail: String,
+    },
     /// A tool tried to emit an event after its call finished or its run ended.
     #[error("the tool call is over; its run no longer takes events from it")]
     ToolCallOver,

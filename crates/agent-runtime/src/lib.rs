@@ -4,7 +4,10 @@ pub mod agent;
 pub mod context;
 pub mod error;
 pub mod function_tool;
+pub mod guardrail;
+pub mod handoff;
 pub mod history;
+pub mod hooks;
 pub mod instructions;
 pub mod model;
 pub mod output;
@@ -18,7 +21,12 @@ pub use agent::{Agent, ToolUseBehavior};
 pub use context::{RunContext, RunState, UserInfo};
 pub use error::AgentError;
 pub use function_tool::FunctionTool;
+pub use guardrail::{
+    GuardrailOutput, InputGuardrail, ModelGuardrail, OutputGuardrail, TextCheck, TextGuardrail,
+};
+pub use handoff::{Handoff, HandoffInputFilter};
 pub use history::{answer_unanswered_tool_calls, keep_last_items};
+pub use hooks::{AgentHooks, NoRunHooks, RunHooks};
 pub use instructions::{Instructions, InstructionsTemplate};
 pub use model::demo::DemoModel;
 pub use model::openai::{OpenAiChatProvider, OpenAiConfig, OpenAiResponsesProvider, RetryConfig};
@@ -28,7 +36,7 @@ pub use model::{
     ReasoningEffort, ReasoningItem, ReasoningSettings, ReasoningSummary, SearchKind, SearchSource,
     TextAnnotation, ToolCall, ToolChoice, Usage, UserContent,
 };
-pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed};
+pub use runner::{RunEvent, RunResult, RunStop, RunStream, run_streamed, run_streamed_with_hooks};
 pub use secret::ApiKey;
 pub use tool::{DynTool, Tool, ToolDefinition, ToolError, ToolOutput, ToolSource};
 pub use tool_events::{ClientToolCallRequest, ToolCallContext, ToolEvent};

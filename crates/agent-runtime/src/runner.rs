@@ -13,7 +13,10 @@ use serde_json::{Map, Value};
 use crate::agent::{Agent, ToolUseBehavior};
 use crate::context::RunContext;
 use crate::error::AgentError;
+use crate::guardrail;
+use crate::handoff::{IGNORED_HANDOFF_OUTPUT, transfer_message};
 use crate::history::{answer_unanswered_tool_calls, keep_last_items};
+use crate::hooks::{NoRunHooks, RunHooks};
 use crate::model::{
     FinishReason, HostedToolEvent, Message, ModelEvent, ModelRequest, ReasoningItem,
     TextAnnotation, ToolCall, ToolChoice, Usage,
@@ -59,6 +62,9 @@ pub struct RunResult {
     pub usage: Usage,
     /// How many times the model was asked.
     pub turns: usize,
+    /// The name of the agent that was active when the run ended: the starting agent, or the last
+    /// one handed to. A caller that keeps conversations continues the next run with it.
+    pub last_agent: String,
 }
 
 /// What a run reports while it runs. Ids (`message_id`, `reasoning_id`) are unique within the
@@ -153,6 +159,17 @@ pub enum RunEvent {
     /// Progress of a tool the vendor runs itself (web search, file search, image generation),
     /// in the order the model stream reported it.
     HostedTool(HostedToolEvent),
+    /// The model called a handoff tool and the run goes on with another agent (its
+    /// instructions, tools and handoffs from the next model call on). Comes after the turn's
+    /// server-side tools finished.
+    Handoff {
+        /// The handoff call; the model reads the transfer message as its result.
+        call: ToolCall,
+        /// The agent that handed off.
+        from: String,
+        /// The agent that is active from now on.
+        to: String,
+    },
     /// The run is over; always the last event of a successful run.
     RunFinished(RunResult),
 }
@@ -169,18 +186,42 @@ pub type RunStream = Pin<Box<dyn Stream<Item = Result<RunEvent, AgentError>> + S
 /// To continue after a client tool call, append the client's result as a tool message. Nothing happens until
 /// the stream is polled.
 pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunStream {
-    let agent = agent.clone();
+    run_streamed_with_hooks(agent, ctx, input, Arc::new(NoRunHooks))
+}
+
+/// [`run_streamed`], calling `hooks` on the run's lifecycle events (see [`RunHooks`]).
+///
+/// The starting agent's input guardrails check the input (see [`crate::guardrail`]); the final
+/// agent's output guardrails check its answer. A handoff switches the active agent for the rest
+/// of the run; the run keeps the starting agent's turn limit.
+pub fn run_streamed_with_hooks(
+    agent: &Agent,
+    ctx: RunContext,
+    input: Vec<Message>,
+    hooks: Arc<dyn RunHooks>,
+) -> RunStream {
+    let mut agent = agent.clone();
     Box::pin(async_stream::stream! {
         let started = Instant::now();
         // Asked once per run: a source's list may change between runs, never within one.
         let current_tools = agent.current_tools().await;
-        let tools: HashMap<String, DynTool> = current_tools
+        let mut tools: HashMap<String, DynTool> = current_tools
             .iter()
             .map(|tool| (tool.definition().name, tool.clone()))
             .collect();
-        let tool_definitions = agent.definitions_with(&current_tools);
-        let instructions = agent.instructions.render(&ctx);
+        let mut tool_definitions = agent.definitions_with(&current_tools);
+        let mut instructions = agent.instructions.render(&ctx);
         let mut history = keep_last_items(&answer_unanswered_tool_calls(input), agent.history_items);
+        // Guardrails that must pass before the first model call, then those that run beside it.
+        if let Some(verdict) = guardrail::input_verdict(&agent.input_guardrails, false, &ctx, &agent.name, &history)
+            && let Err(error) = verdict.await
+        {
+            yield Err(error);
+            return;
+        }
+        let mut input_verdict = guardrail::input_verdict(&agent.input_guardrails, true, &ctx, &agent.name, &history);
+        let max_turns = agent.max_turns;
+        let mut agent_started = false;
         let mut new_messages: Vec<Message> = Vec::new();
         let mut usage_total = Usage::default();
         let mut next_id = 0usize;
@@ -198,10 +239,17 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
         let mut turn = 0usize;
         loop {
             turn += 1;
-            if turn > agent.max_turns {
-                tracing::warn!(agent.name = %agent.name, max_turns = agent.max_turns, "agent run hit its turn limit");
-                yield Err(AgentError::MaxTurnsExceeded { max_turns: agent.max_turns });
+            if turn > max_turns {
+                tracing::warn!(agent.name = %agent.name, max_turns, "agent run hit its turn limit");
+                yield Err(AgentError::MaxTurnsExceeded { max_turns });
                 return;
+            }
+            if !agent_started {
+                agent_started = true;
+                hooks.on_agent_start(&ctx, &agent).await;
+                if let Some(agent_hooks) = &agent.hooks {
+                    agent_hooks.on_start(&ctx, &agent).await;
+                }
             }
             yield Ok(RunEvent::TurnStarted { turn });
             let mut messages = Vec::with_capacity(history.len() + 1);
@@ -214,7 +262,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 tools: tool_definitions.clone(),
                 settings: settings.clone(),
             };
-            let mut model_stream = match agent.model.stream(request).await {
+            let mut model_stream = match guardrail::stream_guarded(&agent.model, request, input_verdict.take()).await {
                 Ok(stream) => stream,
                 Err(error) => {
                     yield Err(error);
@@ -299,6 +347,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             if let Some(id) = message_id.take() {
                 yield Ok(RunEvent::MessageDone { message_id: id, text: text.clone(), annotations: std::mem::take(&mut annotations) });
             }
+            hooks.on_llm_end(&ctx, &agent, turn_usage.as_ref()).await;
             if let Some(usage) = turn_usage {
                 usage_total.add(&usage);
                 yield Ok(RunEvent::Usage(usage));
@@ -325,6 +374,14 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                     yield Err(error);
                     return;
                 }
+                if let Err(error) = guardrail::check_output(&agent.output_guardrails, &ctx, &agent.name, &text).await {
+                    yield Err(error);
+                    return;
+                }
+                hooks.on_agent_end(&ctx, &agent, &text).await;
+                if let Some(agent_hooks) = &agent.hooks {
+                    agent_hooks.on_end(&ctx, &agent, &text).await;
+                }
                 tracing::info!(
                     agent.name = %agent.name,
                     turns = turn,
@@ -337,6 +394,7 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                     new_messages,
                     usage: usage_total,
                     turns: turn,
+                    last_agent: agent.name.clone(),
                 }));
                 return;
             }
@@ -348,10 +406,16 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
             {
                 settings.tool_choice = None;
             }
+            let (handoff_calls, calls): (Vec<ToolCall>, Vec<ToolCall>) =
+                calls.into_iter().partition(|call| agent.handoff_named(&call.name).is_some());
             let (mut client_calls, server_calls): (Vec<ToolCall>, Vec<ToolCall>) =
                 calls.into_iter().partition(|call| agent.is_client_tool(&call.name));
             for call in &server_calls {
                 yield Ok(RunEvent::ToolCallStarted { call: call.clone() });
+                hooks.on_tool_start(&ctx, &agent, call).await;
+                if let Some(agent_hooks) = &agent.hooks {
+                    agent_hooks.on_tool_start(&ctx, &agent, call).await;
+                }
             }
             let mut outputs: Vec<Option<ToolOutput>> = vec![None; server_calls.len()];
             // One channel per turn for what the turn's tools emit while they run; each call gets
@@ -407,6 +471,10 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                                 }
                             }
                             finished[position] = true;
+                            hooks.on_tool_end(&ctx, &agent, &server_calls[position], &output).await;
+                            if let Some(agent_hooks) = &agent.hooks {
+                                agent_hooks.on_tool_end(&ctx, &agent, &server_calls[position], &output).await;
+                            }
                             yield Ok(RunEvent::ToolCallFinished {
                                 call: server_calls[position].clone(),
                                 output: output.clone(),
@@ -452,6 +520,39 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                 requested_by_tools.append(&mut client_calls);
                 client_calls = requested_by_tools;
             }
+            // The first handoff of the turn wins, after the turn's tools ran (as in the SDK).
+            let handed_off = !handoff_calls.is_empty();
+            if let Some((call, ignored)) = handoff_calls.split_first()
+                && let Some(handoff) = agent.handoff_named(&call.name).cloned()
+            {
+                let target = (*handoff.agent).clone();
+                history.push(Message::tool_result(call.id.clone(), transfer_message(&target.name)));
+                new_messages.push(Message::tool_result(call.id.clone(), transfer_message(&target.name)));
+                for call in ignored {
+                    let result = Message::tool_result(call.id.clone(), IGNORED_HANDOFF_OUTPUT);
+                    history.push(result.clone());
+                    new_messages.push(result);
+                }
+                if let Some(filter) = &handoff.input_filter {
+                    history = filter(history);
+                }
+                tracing::info!(agent.name = %agent.name, handoff.to = %target.name, "agent handed off");
+                hooks.on_handoff(&ctx, &agent, &target).await;
+                if let Some(target_hooks) = &target.hooks {
+                    target_hooks.on_handoff(&ctx, &target, &agent).await;
+                }
+                yield Ok(RunEvent::Handoff { call: call.clone(), from: agent.name.clone(), to: target.name.clone() });
+                agent = target;
+                let current_tools = agent.current_tools().await;
+                tools = current_tools
+                    .iter()
+                    .map(|tool| (tool.definition().name, tool.clone()))
+                    .collect();
+                tool_definitions = agent.definitions_with(&current_tools);
+                instructions = agent.instructions.render(&ctx);
+                settings = agent.settings.clone();
+                agent_started = false;
+            }
             if !client_calls.is_empty() {
                 for call in &client_calls {
                     yield Ok(RunEvent::ClientToolCallRequested { call: call.clone() });
@@ -462,21 +563,33 @@ pub fn run_streamed(agent: &Agent, ctx: RunContext, input: Vec<Message>) -> RunS
                     new_messages,
                     usage: usage_total,
                     turns: turn,
+                    last_agent: agent.name.clone(),
                 }));
                 return;
             }
             let stop = match agent.tool_use_behavior {
+                _ if handed_off => None,
                 ToolUseBehavior::RunLlmAgain => None,
                 ToolUseBehavior::StopOnFirstTool => first_output,
                 ToolUseBehavior::StopAtTools(_) => stopping_output,
             };
             if let Some((call, output)) = stop {
+                // A stopping tool's output is the final output: checked and reported as an answer.
+                if let Err(error) = guardrail::check_output(&agent.output_guardrails, &ctx, &agent.name, &output).await {
+                    yield Err(error);
+                    return;
+                }
+                hooks.on_agent_end(&ctx, &agent, &output).await;
+                if let Some(agent_hooks) = &agent.hooks {
+                    agent_hooks.on_end(&ctx, &agent, &output).await;
+                }
                 yield Ok(RunEvent::RunFinished(RunResult {
                     final_output: output,
                     stop: RunStop::StoppedAtTool { call },
                     new_messages,
                     usage: usage_total,
                     turns: turn,
+                    last_agent: agent.name.clone(),
                 }));
                 return;
             }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use agent_runtime::{
     Agent, AgentError, AudioClip, Message, ModelEvent, ModelRequest, ModelSettings, RunEvent,
-    ToolChoice, Transcriber, run_streamed,
+    ToolChoice, Transcriber, Usage, run_streamed,
 };
 use async_trait::async_trait;
 use chatkit_protocol::citations::MarkerMode;
@@ -30,6 +30,14 @@ use crate::server::{AudioInput, ChatKitServer, EventStream, Turn};
 /// The instruction of the title call. Fixed and short: the call should cost next to nothing.
 pub const TITLE_PROMPT: &str = "Write a title of at most 6 words for this conversation. \
     Answer with the title only, without quotes.";
+
+/// The key of the thread metadata entry that names the agent a thread's next turn starts on,
+/// once a handoff moved the conversation away from the server's default agent.
+pub const ACTIVE_AGENT_METADATA_KEY: &str = "active_agent";
+
+/// The key of the thread metadata entry that sums the token usage of the thread's runs:
+/// `{"input_tokens", "output_tokens", "total_tokens", "runs"}`.
+pub const USAGE_METADATA_KEY: &str = "usage";
 
 /// How long the title call may take before the response ends without a title.
 const TITLE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -84,6 +92,8 @@ pub enum RunOutcome {
     Failed,
     /// The response was dropped before the run ended (the client left, or shutdown).
     Cancelled,
+    /// An input or output guardrail stopped the run.
+    GuardrailTripped,
 }
 
 impl RunOutcome {
@@ -93,6 +103,7 @@ impl RunOutcome {
             RunOutcome::Completed => "completed",
             RunOutcome::Failed => "failed",
             RunOutcome::Cancelled => "cancelled",
+            RunOutcome::GuardrailTripped => "guardrail_tripped",
         }
     }
 }
@@ -114,6 +125,11 @@ pub trait AgentObserver: Send + Sync {
     /// failure.
     fn tool_call_finished(&self, tool: &str, is_error: bool, elapsed: Duration) {
         let _ = (tool, is_error, elapsed);
+    }
+
+    /// A model call of a run used `usage` tokens (reported once per model call).
+    fn tokens_used(&self, model: &str, usage: &Usage) {
+        let _ = (model, usage);
     }
 
     /// An agent run ended, `elapsed` after it started.
@@ -278,6 +294,102 @@ fn agent_for(agent: &Agent, options: Option<&InferenceOptions>) -> Agent {
     agent.clone().with_settings(settings)
 }
 
+/// The agent named `name`: `agent` itself or an agent it can reach through handoffs.
+fn find_agent(agent: &Agent, name: &str) -> Option<Agent> {
+    let mut waiting = vec![agent];
+    let mut seen: Vec<&str> = Vec::new();
+    while let Some(candidate) = waiting.pop() {
+        if candidate.name() == name {
+            return Some(candidate.clone());
+        }
+        if seen.contains(&candidate.name()) {
+            continue;
+        }
+        seen.push(candidate.name());
+        waiting.extend(candidate.handoffs().iter().map(|handoff| handoff.agent()));
+    }
+    None
+}
+
+/// The agent a thread's turn starts on: the one a handoff left it with, if the server still has
+/// it, else the server's agent.
+fn starting_agent(agent: &Agent, thread: &ThreadMetadata, history_items: usize) -> Agent {
+    thread
+        .metadata
+        .get(ACTIVE_AGENT_METADATA_KEY)
+        .and_then(serde_json::Value::as_str)
+        .filter(|name| *name != agent.name())
+        .and_then(|name| find_agent(agent, name))
+        .map(|found| found.with_history_items(history_items.max(1)))
+        .unwrap_or_else(|| agent.clone())
+}
+
+/// Records, in the thread's metadata, the agent the next turn starts on (nothing for the
+/// server's own agent) and the tokens the run used. Returns whether anything changed.
+fn record_run(
+    thread: &mut ThreadMetadata,
+    default_agent: &str,
+    last_agent: Option<&str>,
+    usage: Option<&Usage>,
+) -> bool {
+    let mut changed = false;
+    if let Some(last_agent) = last_agent {
+        let wanted =
+            (last_agent != default_agent).then(|| serde_json::Value::String(last_agent.to_owned()));
+        if thread.metadata.get(ACTIVE_AGENT_METADATA_KEY) != wanted.as_ref() {
+            match wanted {
+                Some(value) => thread
+                    .metadata
+                    .insert(ACTIVE_AGENT_METADATA_KEY.to_owned(), value),
+                None => thread.metadata.remove(ACTIVE_AGENT_METADATA_KEY),
+            };
+            changed = true;
+        }
+    }
+    if let Some(usage) = usage {
+        let before = thread.metadata.get(USAGE_METADATA_KEY);
+        let count = |field: &str| {
+            before
+                .and_then(|usage| usage.get(field))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        let total = serde_json::json!({
+            "input_tokens": count("input_tokens").saturating_add(usage.input_tokens),
+            "output_tokens": count("output_tokens").saturating_add(usage.output_tokens),
+            "total_tokens": count("total_tokens").saturating_add(usage.total_tokens),
+            "runs": count("runs").saturating_add(1),
+        });
+        thread.metadata.insert(USAGE_METADATA_KEY.to_owned(), total);
+        changed = true;
+    }
+    changed
+}
+
+/// The items a response streamed, so that a guardrail trip can take them back.
+#[derive(Default)]
+struct ProducedItems {
+    /// Item ids in the order they appeared, with whether the item is hidden from the client.
+    items: Vec<(String, bool)>,
+}
+
+impl ProducedItems {
+    fn note(&mut self, event: &ThreadStreamEvent) {
+        match event {
+            ThreadStreamEvent::ThreadItemAdded { item }
+            | ThreadStreamEvent::ThreadItemDone { item }
+                if !self.items.iter().any(|(id, _)| id == item.id()) =>
+            {
+                self.items.push((item.id().to_owned(), item.is_hidden()));
+            }
+            ThreadStreamEvent::ThreadItemRemoved { item_id } => {
+                self.items.retain(|(id, _)| id != item_id);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What the caller is told when transcription fails: the provider refusing the audio is the
 /// caller's problem (400), anything else the provider's (502, retryable).
 fn transcription_error(err: AgentError) -> EngineError {
@@ -331,6 +443,24 @@ async fn load_attachment_contents(
         }
     }
     contents
+}
+
+/// Records the run in the thread's metadata (see [`record_run`]) and saves the thread if that
+/// changed it. Quietly: clients never see thread metadata. A failed save is logged, not fatal:
+/// the answer the user saw stands.
+async fn save_run_record(
+    turn: &Turn,
+    sctx: &StoreContext,
+    default_agent: &str,
+    last_agent: Option<&str>,
+    usage: Option<&Usage>,
+) {
+    let mut changed = false;
+    turn.thread
+        .update_quietly(|thread| changed = record_run(thread, default_agent, last_agent, usage));
+    if changed && let Err(err) = turn.store.save_thread(&turn.thread.snapshot(), sctx).await {
+        tracing::warn!(thread.id = %turn.thread.id(), error = %err, "the run's record could not be saved on the thread");
+    }
 }
 
 /// The first user message's text in `items`, for the title call.
@@ -606,8 +736,12 @@ impl ChatKitServer for AgentServer {
                 ThreadItem::UserMessage(message) => Some(&message.inference_options),
                 _ => None,
             });
-            let agent = agent_for(&base_agent, options);
+            let thread_snapshot = turn.thread.snapshot();
+            let agent = agent_for(&starting_agent(&base_agent, &thread_snapshot, config.history_items), options);
             let model_name = agent.model().model_name().to_owned();
+            let mut produced = ProducedItems::default();
+            let mut run_usage: Option<Usage> = None;
+            let mut last_agent: Option<String> = None;
             let mut report = RunReport {
                 observer: observer.clone(),
                 model: model_name.clone(),
@@ -655,16 +789,46 @@ impl ChatKitServer for AgentServer {
                                 }
                                 answer.push_str(text);
                             }
+                            RunEvent::Usage(usage) => {
+                                run_usage.get_or_insert_with(Usage::default).add(usage);
+                                if let Some(observer) = &observer {
+                                    observer.tokens_used(&model_name, usage);
+                                }
+                            }
+                            RunEvent::Handoff { to, .. } => last_agent = Some(to.clone()),
+                            RunEvent::RunFinished(result) => last_agent = Some(result.last_agent.clone()),
                             _ => {}
                         }
                         for out in bridge.on_event(event) {
+                            produced.note(&out);
                             yield Ok(out);
                         }
+                    }
+                    Err(err @ (AgentError::InputGuardrailTripwire { .. } | AgentError::OutputGuardrailTripwire { .. })) => {
+                        // As the reference does on a tripwire: everything this response streamed
+                        // is taken back, so the history holds no half answer. Hidden records were
+                        // never sent; they are deleted here rather than announced.
+                        for (item_id, hidden) in std::mem::take(&mut produced.items) {
+                            if hidden {
+                                if let Err(store_err) = store.delete_thread_item(&thread_id, &item_id, &sctx).await
+                                    && !matches!(store_err, StoreError::NotFound { .. })
+                                {
+                                    tracing::warn!(item.id = %item_id, error = %store_err, "a tool record of a blocked answer could not be deleted");
+                                }
+                            } else {
+                                yield Ok(ThreadStreamEvent::ThreadItemRemoved { item_id });
+                            }
+                        }
+                        save_run_record(&turn, &sctx, base_agent.name(), None, run_usage.as_ref()).await;
+                        report.finish(RunOutcome::GuardrailTripped);
+                        yield Err(agent_error(err));
+                        return;
                     }
                     Err(err) => {
                         for out in bridge.finish() {
                             yield Ok(out);
                         }
+                        save_run_record(&turn, &sctx, base_agent.name(), last_agent.as_deref(), run_usage.as_ref()).await;
                         report.finish(RunOutcome::Failed);
                         yield Err(agent_error(err));
                         return;
@@ -674,6 +838,7 @@ impl ChatKitServer for AgentServer {
             for out in bridge.finish() {
                 yield Ok(out);
             }
+            save_run_record(&turn, &sctx, base_agent.name(), last_agent.as_deref(), run_usage.as_ref()).await;
             report.finish(RunOutcome::Completed);
             drop(report);
             // A title after the first exchange: the thread has none, this was its only user

@@ -121,6 +121,14 @@ fn tool_task_title(name: &str, state: ToolTaskState) -> String {
     }
 }
 
+/// The icon of the handoff task (one of the reference's icon names).
+const HANDOFF_ICON: &str = "agent";
+
+/// The title of the task that shows a handoff to agent `name`.
+pub fn handoff_task_title(name: &str) -> String {
+    format!("Handed off to {name}")
+}
+
 /// Every title a trace task of tool `name` can have.
 pub(crate) fn tool_task_titles(name: &str) -> [String; 3] {
     [
@@ -184,10 +192,26 @@ impl ToolCallRecord {
     }
 }
 
+/// What the client reads when an input guardrail stopped the answer.
+pub const INPUT_GUARDRAIL_MESSAGE: &str =
+    "This message was stopped by a safety check, so the assistant did not answer it.";
+
+/// What the client reads when an output guardrail withheld the answer.
+pub const OUTPUT_GUARDRAIL_MESSAGE: &str = "The assistant's answer was withheld by a safety check.";
+
 /// Maps an agent failure to what the client sees: a retryable `stream.error` for provider
 /// trouble, a plain explanation when the run hit its turn limit.
 pub fn agent_error(err: AgentError) -> EngineError {
     match err {
+        // The operator's rule, not a failure: said plainly, and not worth retrying as is.
+        AgentError::InputGuardrailTripwire { .. } => EngineError::Custom {
+            message: INPUT_GUARDRAIL_MESSAGE.to_owned(),
+            allow_retry: false,
+        },
+        AgentError::OutputGuardrailTripwire { .. } => EngineError::Custom {
+            message: OUTPUT_GUARDRAIL_MESSAGE.to_owned(),
+            allow_retry: false,
+        },
         AgentError::MaxTurnsExceeded { max_turns } => EngineError::Custom {
             message: format!(
                 "The assistant needed more than {max_turns} steps and stopped. Please try a simpler request."
@@ -752,6 +776,41 @@ impl<'a> EventBridge<'a> {
             RunEvent::HostedTool(event) => self.on_hosted_tool(event, &mut out),
             RunEvent::Usage(usage) => {
                 tracing::debug!(?usage, "model usage");
+            }
+            RunEvent::Handoff { to, .. } => {
+                // A workflow of its own, done at once: the agent that answers from here on is
+                // a fact, not work in progress, and it must not count as a tool in the summary of
+                // the tools' workflow. Later turns show it to the model as a performed task.
+                self.close_reasoning(&mut out);
+                self.close_tools(&mut out);
+                out.extend(self.output.end_workflow());
+                match self.display {
+                    ToolDisplay::Workflow => {
+                        let title = handoff_task_title(&to);
+                        let mut open = self.open_workflow(WorkflowKind::Custom);
+                        out.push(ThreadStreamEvent::ThreadItemAdded {
+                            item: ThreadItem::Workflow(open.item.clone()),
+                        });
+                        open.item.workflow.tasks.push(Task::Custom {
+                            status_indicator: StatusIndicator::Complete,
+                            title: Some(title.clone()),
+                            icon: Some(HANDOFF_ICON.to_owned()),
+                            content: None,
+                        });
+                        open.item.workflow.summary = Some(WorkflowSummary::Custom {
+                            title,
+                            icon: Some(HANDOFF_ICON.to_owned()),
+                        });
+                        out.push(ThreadStreamEvent::ThreadItemDone {
+                            item: ThreadItem::Workflow(open.item),
+                        });
+                    }
+                    ToolDisplay::Progress => out.push(ThreadStreamEvent::ProgressUpdate {
+                        icon: Some(HANDOFF_ICON.to_owned()),
+                        text: handoff_task_title(&to),
+                    }),
+                    ToolDisplay::Hidden => {}
+                }
             }
             RunEvent::RunFinished(_) => out.extend(self.finish()),
             _ => {}

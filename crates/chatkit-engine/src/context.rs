@@ -88,6 +88,14 @@ impl ThreadHandle {
         self.version.fetch_add(1, Ordering::Release);
     }
 
+    /// Changes the thread without announcing it: for integration metadata, which the reference
+    /// never returns to clients, so a `thread.updated` would tell the client nothing. The engine
+    /// does not save such a change by itself; the caller saves the thread (any later announced
+    /// change saves it too, since it saves the whole thread).
+    pub fn update_quietly(&self, change: impl FnOnce(&mut ThreadMetadata)) {
+        change(&mut self.inner.lock());
+    }
+
     /// How many times the thread was changed.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)

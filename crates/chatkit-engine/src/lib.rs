@@ -21,10 +21,13 @@ pub mod transport;
 
 pub use actions::{ActionFn, ActionHandler, ActionOutcome, ActionRequest, action_fn};
 pub use agent_server::{
-    AgentObserver, AgentServer, AgentServerConfig, RunOutcome, TITLE_PROMPT, TranscriptionLimits,
-    clean_title,
+    ACTIVE_AGENT_METADATA_KEY, AgentObserver, AgentServer, AgentServerConfig, RunOutcome,
+    TITLE_PROMPT, TranscriptionLimits, USAGE_METADATA_KEY, clean_title,
 };
-pub use bridge::{AttachmentContent, ToolCallRecord, ToolDisplay};
+pub use bridge::{
+    AttachmentContent, INPUT_GUARDRAIL_MESSAGE, OUTPUT_GUARDRAIL_MESSAGE, ToolCallRecord,
+    ToolDisplay, handoff_task_title,
+};
 pub use context::{RequestContext, ThreadHandle};
 pub use convert::{DefaultConverter, ThreadItemConverter};
 pub use engine::{

@@ -9,7 +9,8 @@
 //! | `chatkit_streams_open` | gauge | |
 //! | `chatkit_turn_duration_seconds` | histogram | `endpoint` (`chatkit`, `api_chat`): from the start of a streamed response to its end |
 //! | `chatkit_model_first_output_seconds` | histogram | `model`: from a model call to its first output (time to first token) |
-//! | `chatkit_agent_runs_total` | counter | `outcome` (`completed`, `failed`, `cancelled`) |
+//! | `chatkit_agent_runs_total` | counter | `outcome` (`completed`, `failed`, `cancelled`, `guardrail_tripped`) |
+//! | `chatkit_model_tokens_total` | counter | `model`, `kind` (`input`, `output`): tokens the provider reported |
 //! | `chatkit_agent_run_duration_seconds` | histogram | `model` |
 //! | `chatkit_tool_calls_total` | counter | `tool`, `outcome` (`ok`, `error`) |
 //! | `chatkit_tool_call_duration_seconds` | histogram | `tool` |
@@ -96,9 +97,14 @@ impl CounterFamily {
     }
 
     fn inc(&self, pairs: &[(&str, &str)]) {
+        self.add(pairs, 1);
+    }
+
+    fn add(&self, pairs: &[(&str, &str)], amount: u64) {
         let mut series = self.series.lock();
         let key = series_key(&series, pairs);
-        *series.entry(key).or_default() += 1;
+        let value = series.entry(key).or_default();
+        *value = value.saturating_add(amount);
     }
 
     fn render(&self, out: &mut String) {
@@ -189,6 +195,7 @@ pub struct Metrics {
     first_output: HistogramFamily,
     runs: CounterFamily,
     run_duration: HistogramFamily,
+    tokens: CounterFamily,
     tool_calls: CounterFamily,
     tool_duration: HistogramFamily,
     rate_limited: CounterFamily,
@@ -214,6 +221,10 @@ impl Default for Metrics {
             run_duration: HistogramFamily::new(
                 "chatkit_agent_run_duration_seconds",
                 "Duration of agent runs, tools included.",
+            ),
+            tokens: CounterFamily::new(
+                "chatkit_model_tokens_total",
+                "Tokens the model provider reported, by model and kind (input, output).",
             ),
             tool_calls: CounterFamily::new(
                 "chatkit_tool_calls_total",
@@ -277,6 +288,7 @@ impl Metrics {
         self.first_output.render(&mut out);
         self.runs.render(&mut out);
         self.run_duration.render(&mut out);
+        self.tokens.render(&mut out);
         self.tool_calls.render(&mut out);
         self.tool_duration.render(&mut out);
         self.rate_limited.render(&mut out);
@@ -293,6 +305,13 @@ impl AgentObserver for Metrics {
         let outcome = if is_error { "error" } else { "ok" };
         self.tool_calls.inc(&[("tool", tool), ("outcome", outcome)]);
         self.tool_duration.observe(&[("tool", tool)], elapsed);
+    }
+
+    fn tokens_used(&self, model: &str, usage: &agent_runtime::Usage) {
+        self.tokens
+            .add(&[("model", model), ("kind", "input")], usage.input_tokens);
+        self.tokens
+            .add(&[("model", model), ("kind", "output")], usage.output_tokens);
     }
 
     fn run_finished(&self, model: &str, outcome: RunOutcome, elapsed: Duration) {

@@ -1,5 +1,6 @@
 //! Integration tests: the providers and the agent loop against a real fake OpenAI server.
 
+mod agents_sdk;
 mod chat_completions;
 mod parity;
 mod responses;

@@ -5,6 +5,7 @@
 mod support;
 
 mod agent;
+mod agents_sdk;
 mod cancel;
 mod conversion;
 mod cross_instance;

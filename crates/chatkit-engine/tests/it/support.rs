@@ -260,3 +260,25 @@ pub async fn send(engine: &Engine, body: Value) -> Vec<Value> {
         Response::Json(json) => vec![serde_json::from_slice(&json).expect("json")],
     }
 }
+
+/// Records what a client received for the reference-types conformance check CI runs over
+/// `target/tmp/conformance` (the events of tools, handoffs and guardrails reach no server test otherwise).
+pub fn record(kind: &str, value: &Value) {
+    use std::io::Write;
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let path = FILE.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");
+        std::fs::create_dir_all(&dir).expect("record dir");
+        dir.join(format!("engine-{}.jsonl", std::process::id()))
+    });
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        // One write per record: parallel tests append to the same file, and an `O_APPEND`
+        // write of one buffer is not interleaved with another.
+        let line = format!("{}\n", json!({"kind": kind, "json": value}));
+        let _ = file.write_all(line.as_bytes());
+    }
+}

@@ -257,28 +257,6 @@ pub(crate) async fn run(engine: &Engine, body: Value) -> Vec<Value> {
     events
 }
 
-/// Records what a client received for the reference-types conformance check CI runs over
-/// `target/tmp/conformance` (the events a tool produces reach no server test otherwise).
-fn record(kind: &str, value: &Value) {
-    use std::io::Write;
-    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let path = FILE.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");
-        std::fs::create_dir_all(&dir).expect("record dir");
-        dir.join(format!("engine-tools-{}.jsonl", std::process::id()))
-    });
-    if let Ok(mut file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        // One write per record: parallel tests append to the same file, and an `O_APPEND`
-        // write of one buffer is not interleaved with another.
-        let line = format!("{}\n", json!({"kind": kind, "json": value}));
-        let _ = file.write_all(line.as_bytes());
-    }
-}
-
 /// The events as a snapshot: ids become `<id1>`, `<id2>`... in order of first appearance (thread
 /// ids `<thread>`), timestamps `<time>`; the thread's own events and `stream_options` are left out.
 fn redacted(events: &[Value]) -> Value {

@@ -84,6 +84,25 @@ impl RecordedRequest {
             .unwrap_or_default()
     }
 
+    /// The names of the tools the request offered, in either wire format, in the order sent.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.body
+            .get("tools")
+            .and_then(Value::as_array)
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter_map(|tool| {
+                        tool.pointer("/function/name")
+                            .or_else(|| tool.get("name"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The text of the first system message, in either wire format.
     pub fn system_prompt(&self) -> Option<&str> {
         self.conversation()
