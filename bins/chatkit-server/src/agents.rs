@@ -279,9 +279,8 @@ fn single(
         .with_max_turns(shared.max_turns)
         .with_settings(RuntimeModelSettings {
             model: entry.model.clone(),
-            temperature: settings.model.temperature,
-            max_tokens: settings.model.max_tokens,
-            ..RuntimeModelSettings::default()
+            // Every agent shares `[model]`'s settings (reasoning, sampling, hosted tools...).
+            ..crate::app::runtime_model_settings(&settings.model)
         });
     if let Some(description) = &entry.handoff_description {
         agent = agent.with_handoff_description(description.clone());

@@ -615,7 +615,9 @@ async fn shutdown_signal() {
 }
 
 /// The runtime's model settings from `[model]`.
-fn runtime_model_settings(model: &crate::settings::ModelSettings) -> RuntimeModelSettings {
+pub(crate) fn runtime_model_settings(
+    model: &crate::settings::ModelSettings,
+) -> RuntimeModelSettings {
     let reasoning = (model.reasoning_effort.is_some() || model.reasoning_summary.is_some())
         .then_some(agent_runtime::ReasoningSettings {
             effort: model.reasoning_effort,
