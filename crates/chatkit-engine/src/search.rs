@@ -39,7 +39,14 @@ impl ChatKitSearchTool {
 
 /// The task a search shows: loading while `result` is `None`, complete with its sources after.
 pub fn search_task(query: &str, result: Option<&SearchResult>) -> Task {
-    let sources = result.map(SearchResult::sources).unwrap_or_default();
+    // Several passages often come from one section of one page: the task lists each source once
+    // (the citations keep one number per passage).
+    let mut sources: Vec<Source> = Vec::new();
+    for source in result.map(SearchResult::sources).unwrap_or_default() {
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
     let status_indicator = if result.is_some() {
         StatusIndicator::Complete
     } else {
@@ -130,5 +137,52 @@ impl Tool for ChatKitSearchTool {
                 .await;
         }
         Ok(ToolOutput::text(result.render_for_model(first_number)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use retrieval::{Passage, PassageSource, SourceLocation, Visibility};
+
+    fn passage(id: &str, anchor: &str) -> Passage {
+        Passage {
+            id: id.to_owned(),
+            text: format!("text of {id}"),
+            score: 1.0,
+            source: PassageSource {
+                title: "Configuration".to_owned(),
+                location: SourceLocation::Url(format!("https://docs.example/config#{anchor}")),
+                section: Some(format!("Configuration > {anchor}")),
+                anchor: Some(anchor.to_owned()),
+                metadata: Default::default(),
+            },
+            visibility: Visibility::Public,
+        }
+    }
+
+    #[test]
+    fn a_search_task_lists_a_source_once_however_many_of_its_passages_were_found() {
+        let result = SearchResult {
+            query: "jwks".to_owned(),
+            passages: vec![
+                passage("config#1", "auth"),
+                passage("config#2", "auth"),
+                passage("config#3", "retrieval"),
+            ],
+        };
+        let Task::WebSearch { sources, .. } = search_task("jwks", Some(&result)) else {
+            panic!("URL sources make a web search task");
+        };
+        let urls: Vec<&str> = sources.iter().map(|s| s.source.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://docs.example/config#auth",
+                "https://docs.example/config#retrieval"
+            ]
+        );
+        // The citations still number every passage.
+        assert_eq!(result.sources().len(), 3);
     }
 }
