@@ -38,7 +38,7 @@ bench:
 
 # The server benchmarks only (latency, memory, turns through the fake model); see docs/BENCHMARKS.md.
 bench-server *ARGS:
-    ulimit -n 8192 && cargo bench -p chatkit-server --bench server -- {{ARGS}}
+    ulimit -n "$(ulimit -Hn)" && cargo bench -p chatkit-server --bench server -- {{ARGS}}
 
 # Regenerate the golden fixtures from the Python reference (creates .venv).
 fixtures:

@@ -22,6 +22,36 @@ pub enum Responder {
     CustomInMemory(Arc<dyn ChatKitServer>),
     /// The bundled agent server, with an OpenAI-compatible model at this base URL.
     Agent { base_url: String },
+    /// The bundled agent server on PostgreSQL (a fresh schema of [`database_url`]).
+    AgentPostgres { base_url: String, schema: String },
+}
+
+/// The PostgreSQL the `agent-postgres` rows use: `CHATKIT_BENCH_DATABASE_URL`, by default the
+/// local server's `test` database.
+pub fn database_url() -> String {
+    std::env::var("CHATKIT_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh, empty schema for one measurement; [`drop_schema`] removes it.
+pub async fn fresh_schema(label: &str) -> anyhow::Result<String> {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(database_url()).await?;
+    let schema = format!("bench_server_{label}_{}", std::process::id());
+    db.execute_unprepared(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .await?;
+    Ok(schema)
+}
+
+/// Removes a schema made by [`fresh_schema`].
+pub async fn drop_schema(schema: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(database_url()).await?;
+    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await?;
+    Ok(())
 }
 
 /// An application running in this process.
@@ -71,10 +101,20 @@ pub async fn start(responder: Responder) -> anyhow::Result<InProcessApp> {
         dir.path().join("chatkit.db").display()
     );
     settings.attachments.dir = dir.path().join("attachments");
+    if let Responder::AgentPostgres { schema, .. } = &responder {
+        settings.database.url = database_url();
+        settings.database.schema = Some(schema.clone());
+        // Each stream in progress also holds a connection of the cross-instance thread lock's
+        // pool (ADR 0007): 64 of those plus 24 for the store stay under PostgreSQL's default
+        // limit of 100 connections. 24 is more than two cores keep busy.
+        settings.database.max_connections = 24;
+    }
     // A custom responder replaces the agent server, which is still composed: pointing it at an
     // address nothing listens on keeps the demo model (and anything it brings) out.
     settings.model.base_url = Some(match &responder {
-        Responder::Agent { base_url } => base_url.clone(),
+        Responder::Agent { base_url } | Responder::AgentPostgres { base_url, .. } => {
+            base_url.clone()
+        }
         Responder::Custom(_) | Responder::CustomInMemory(_) => "http://127.0.0.1:9/v1".to_owned(),
     });
     settings.model.model = "fake-model".to_owned();
@@ -95,7 +135,7 @@ pub async fn start(responder: Responder) -> anyhow::Result<InProcessApp> {
                 EngineConfig::default(),
             );
         }
-        Responder::Agent { .. } => {}
+        Responder::Agent { .. } | Responder::AgentPostgres { .. } => {}
     }
     let listener = std::net::TcpListener::bind(&settings.server.bind)?;
     let app = Application::with_components(settings, components, listener)?;
@@ -116,6 +156,8 @@ pub async fn start(responder: Responder) -> anyhow::Result<InProcessApp> {
 pub const ROLE_VAR: &str = "CHATKIT_BENCH_SERVER_ROLE";
 /// The model base URL handed to an `agent` child.
 pub const MODEL_URL_VAR: &str = "CHATKIT_BENCH_MODEL_URL";
+/// The PostgreSQL schema handed to an `agent-postgres` child.
+pub const SCHEMA_VAR: &str = "CHATKIT_BENCH_SCHEMA";
 const PORT_LINE: &str = "CHATKIT_BENCH_PORT=";
 
 /// A server in a child process, so that its memory and CPU are its own.
@@ -126,9 +168,21 @@ pub struct ChildApp {
 }
 
 impl ChildApp {
-    /// Starts this executable as a server with `role` (`immediate`, `idle` or `agent`).
+    /// Starts this executable as a server with `role` (see [`child_main`]).
     pub async fn spawn(role: &str, model_url: Option<&str>) -> anyhow::Result<Self> {
+        Self::spawn_with(role, model_url, None).await
+    }
+
+    /// As [`ChildApp::spawn`], on PostgreSQL's `schema` when one is given.
+    pub async fn spawn_with(
+        role: &str,
+        model_url: Option<&str>,
+        schema: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(std::env::current_exe()?);
+        if let Some(schema) = schema {
+            command.env(SCHEMA_VAR, schema);
+        }
         command
             .env(ROLE_VAR, role)
             .env(
@@ -154,8 +208,15 @@ impl ChildApp {
                 break port.trim().parse::<u16>()?;
             }
         };
-        // The rest is the server's log; read it so that the pipe never fills and blocks it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // The rest is the server's log; read it so that the pipe never fills and blocks it, and
+        // show its warnings and errors (a failed turn says why there).
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("ERROR") || line.contains("WARN") {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
         Ok(Self {
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             pid,
@@ -165,12 +226,7 @@ impl ChildApp {
 
     /// Resident memory in KiB (`VmRSS`).
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS line")
+        rss_kib_of(self.pid)
     }
 
     /// User plus system CPU time the server used so far.
@@ -189,6 +245,16 @@ impl ChildApp {
         }
         Ok(())
     }
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS`).
+pub fn rss_kib_of(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS line")
 }
 
 /// CPU time from a `/proc/.../stat` file: `utime` and `stime`, in clock ticks of 1/100 s (Linux's
@@ -233,6 +299,17 @@ pub fn child_main(role: &str) -> anyhow::Result<()> {
             "agent" => Responder::Agent {
                 base_url: std::env::var(MODEL_URL_VAR).context("no model URL")?,
             },
+            "agent-postgres" => Responder::AgentPostgres {
+                base_url: std::env::var(MODEL_URL_VAR).context("no model URL")?,
+                schema: std::env::var(SCHEMA_VAR).context("no schema")?,
+            },
+            "relay" => Responder::CustomInMemory(Arc::new(crate::responders::Relay {
+                client: reqwest::Client::new(),
+                url: format!(
+                    "{}/chat/completions",
+                    std::env::var(MODEL_URL_VAR).context("no model URL")?
+                ),
+            })),
             other => bail!("unknown server role {other}"),
         };
         let app = start(responder).await?;

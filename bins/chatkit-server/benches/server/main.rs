@@ -1,7 +1,7 @@
 //! Server benchmarks: SSE frame latency, memory per open stream, turn throughput.
 //!
-//! `cargo bench -p chatkit-server --bench server [-- latency|memory|turns]` (all three when no
-//! name is given). Every server listens on 127.0.0.1 port 0 with SQLite in a temporary directory;
+//! `cargo bench -p chatkit-server --bench server [-- latency|memory|turns|slow|fake-model]` (all
+//! when no name is given). Every server listens on 127.0.0.1 port 0 with SQLite in a temporary directory;
 //! the memory and throughput servers run in a child process (this executable, started with
 //! `CHATKIT_BENCH_SERVER_ROLE`) so that their RSS and CPU time are theirs alone. Results are
 //! printed; `docs/BENCHMARKS.md` records them with the machine and the date.
@@ -67,6 +67,9 @@ fn main() -> anyhow::Result<()> {
         }
         if wanted("turns") {
             turns().await?;
+        }
+        if wanted("slow") {
+            slow_streams().await?;
         }
         if wanted("fake-model") {
             fake_model().await?;
@@ -241,20 +244,41 @@ async fn open_streams(address: SocketAddr, count: usize) -> anyhow::Result<Vec<C
     Ok(connections)
 }
 
+/// How many files this process may open (`RLIMIT_NOFILE`'s soft limit).
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|line| line.starts_with("Max open files"))
+                .and_then(|line| line.split_whitespace().nth(3))
+                .and_then(|value| value.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
 /// 2. Resident memory per open idle stream, with a hand-written responder that waits after its
-///    first delta, and with the agent runtime waiting on a model that stopped sending.
+///    first delta, and with the agent runtime waiting on a model that stopped sending. 10,000
+///    streams each; an agent stream holds two sockets in each process (the client's and the
+///    model's), so with fewer than about 20,300 files allowed the agent row holds fewer.
 async fn memory() -> anyhow::Result<()> {
     const WARM: usize = 50;
-    const STREAMS: usize = 1000;
+    const STREAMS: usize = 10_000;
     // What one buffered event costs: the engine's channel allocates its slots in blocks of 32.
     println!(
-        "memory: size_of::<ThreadStreamEvent>() = {} bytes",
-        std::mem::size_of::<chatkit_protocol::ThreadStreamEvent>()
+        "memory: size_of::<ThreadStreamEvent>() = {} bytes; open files allowed: {}",
+        std::mem::size_of::<chatkit_protocol::ThreadStreamEvent>(),
+        open_files_limit()
     );
     for variant in ["idle", "agent"] {
+        let sockets_per_stream = if variant == "agent" { 2 } else { 1 };
+        let streams = STREAMS.min(
+            (open_files_limit().saturating_sub(300) / sockets_per_stream).saturating_sub(WARM),
+        );
         let model = if variant == "agent" {
             let model = FakeOpenAi::start().await;
-            for _ in 0..WARM + STREAMS {
+            for _ in 0..WARM + streams {
                 // Role chunk and three words, then silence with the connection open.
                 model.push_turn(ScriptedTurn::text(ANSWER).hang_after(4));
             }
@@ -268,20 +292,123 @@ async fn memory() -> anyhow::Result<()> {
         let warm = open_streams(server.address, WARM).await?;
         let before = server.rss_kib()?;
         let opening = Instant::now();
-        let streams = open_streams(server.address, STREAMS).await?;
+        let mut held = Vec::with_capacity(streams);
+        let mut at_1000 = None;
+        // The first thousand, measured apart: memory per stream should not grow with the count.
+        for batch in [1000.min(streams), streams.saturating_sub(1000)] {
+            held.extend(open_streams(server.address, batch).await?);
+            at_1000.get_or_insert(server.rss_kib()?);
+        }
         let opened_in = opening.elapsed();
         let after = server.rss_kib()?;
+        let at_1000 = at_1000.unwrap_or(after);
         println!(
             "memory ({variant}): RSS {started} KiB at start, {before} KiB with {WARM} streams, \
-             {after} KiB with {} streams (opened in {}); {:.1} KiB per stream",
-            WARM + STREAMS,
+             {at_1000} KiB with {} ({:.1} KiB per stream), {after} KiB with {} streams \
+             (opened in {}); {:.1} KiB per stream",
+            WARM + 1000.min(streams),
+            at_1000.saturating_sub(before) as f64 / 1000.min(streams).max(1) as f64,
+            WARM + streams,
             show(opened_in),
-            after.saturating_sub(before) as f64 / STREAMS as f64
+            after.saturating_sub(before) as f64 / streams.max(1) as f64
         );
-        drop(streams);
+        drop(held);
         drop(warm);
         server.stop().await?;
     }
+    Ok(())
+}
+
+/// 5. Many slow streams at once: 5,000 turns of the agent runtime against a model that pauses
+///    50 ms before each chunk (about 2 s per answer), all started together (at most 256
+///    connections being set up at a time). Reports how many completed, how long the whole took,
+///    the most open at once, and the server's peak RSS per open stream.
+async fn slow_streams() -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    const STREAMS: usize = 5_000;
+    let model = FakeOpenAi::start_with(FakeOpenAiOptions {
+        port: 0,
+        fallback: Fallback::Echo,
+    })
+    .await?;
+    model.set_echo_chunk_latency(Duration::from_millis(50));
+    let server = ChildApp::spawn("agent", Some(&model.base_url())).await?;
+    // One turn first, so that the pools and caches are warm and the base RSS includes them.
+    let mut warm = Connection::open(server.address).await?;
+    warm.start(&create_body(QUESTION)).await?;
+    while warm.next_frame().await?.is_some() {}
+    let base = server.rss_kib()?;
+    let open_now = Arc::new(AtomicUsize::new(0));
+    let most_open = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicU64::new(base));
+    let permits = Arc::new(Semaphore::new(256));
+    let started = Instant::now();
+    let sampler = {
+        let peak = Arc::clone(&peak);
+        let pid = server.pid;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Ok(rss) = app::rss_kib_of(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let tasks: Vec<_> = (0..STREAMS)
+        .map(|_| {
+            let permits = Arc::clone(&permits);
+            let open_now = Arc::clone(&open_now);
+            let most_open = Arc::clone(&most_open);
+            let address = server.address;
+            tokio::spawn(async move {
+                let mut permit = Some(permits.acquire_owned().await?);
+                let mut connection = Connection::open(address).await?;
+                connection.start(&create_body(QUESTION)).await?;
+                let mut deltas = 0;
+                while let Some(frame) = connection.next_frame().await? {
+                    // Set up: the next connection may start.
+                    if permit.take().is_some() {
+                        let now = open_now.fetch_add(1, Ordering::Relaxed) + 1;
+                        most_open.fetch_max(now, Ordering::Relaxed);
+                    }
+                    if is_text_delta(&frame.data) {
+                        deltas += 1;
+                    }
+                    if frame.data.contains("\"type\":\"error\"") {
+                        bail!("a slow stream failed: {}", frame.data);
+                    }
+                }
+                open_now.fetch_sub(1, Ordering::Relaxed);
+                ensure!(deltas == 40, "a slow stream ended with {deltas} deltas");
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    let mut completed = 0;
+    let mut failures = Vec::new();
+    for task in tasks {
+        match task.await? {
+            Ok(()) => completed += 1,
+            Err(err) => failures.push(err.to_string()),
+        }
+    }
+    let took = started.elapsed();
+    sampler.abort();
+    let peak = peak.load(Ordering::Relaxed);
+    let most_open = most_open.load(Ordering::Relaxed);
+    println!(
+        "slow streams: {completed} of {STREAMS} completed in {} ({} failed); at most {most_open} \
+         open at once; server RSS {base} KiB before, {peak} KiB at the peak: {:.1} KiB per open stream",
+        show(took),
+        failures.len(),
+        peak.saturating_sub(base) as f64 / most_open.max(1) as f64
+    );
+    if let Some(first) = failures.first() {
+        println!("  first failure: {first}");
+    }
+    drop(warm);
+    server.stop().await?;
     Ok(())
 }
 
@@ -342,19 +469,44 @@ async fn client_loop(address: SocketAddr, stop_at: Instant) -> anyhow::Result<Ve
     Ok(samples)
 }
 
-/// 3. Turns per second and time to first delta at 1 and 64 clients, with the hand-written
-///    responder (model out of the picture) and with the agent runtime against the fake OpenAI
-///    server (zero latency). The server runs in a child process; its CPU time is read from /proc.
+/// 3. Turns per second and time to first delta at 1, 8 and 64 clients: the bare relay first (the
+///    bench's model through a hand-written responder on the in-memory store), then the
+///    hand-written responder with no model on SQLite and in memory, the agent runtime on SQLite and
+///    on PostgreSQL against the bench's model, and against `test-support`'s fake OpenAI server.
+///    Each row is also given as a share of the relay's turns/s at the same client count, measured
+///    in the same run. The server runs in a child process; its CPU time is read from /proc.
+///    `CHATKIT_BENCH_TURNS` (comma-separated variant names) runs some rows only.
 async fn turns() -> anyhow::Result<()> {
     const WARM_UP: Duration = Duration::from_secs(1);
     const MEASURE: Duration = Duration::from_secs(5);
+    let only: Option<Vec<String>> = std::env::var("CHATKIT_BENCH_TURNS")
+        .ok()
+        .map(|names| names.split(',').map(str::to_owned).collect());
+    let mut relay_rate: Vec<(usize, f64)> = Vec::new();
     for variant in [
+        "relay",
         "immediate",
         "immediate-memory",
         "agent-quick-model",
+        "agent-postgres",
         "agent-fake-openai",
     ] {
-        for clients in [1usize, 64] {
+        if only
+            .as_ref()
+            .is_some_and(|only| !only.iter().any(|name| name == variant))
+        {
+            continue;
+        }
+        let client_counts: Vec<usize> = std::env::var("CHATKIT_BENCH_CLIENTS")
+            .ok()
+            .map(|counts| {
+                counts
+                    .split(',')
+                    .filter_map(|count| count.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![1, 8, 64]);
+        for &clients in &client_counts {
             // The fake lives as long as the measurement.
             let mut fake = None;
             let model_url = match variant {
@@ -368,15 +520,19 @@ async fn turns() -> anyhow::Result<()> {
                     fake = Some(model);
                     Some(url)
                 }
-                "agent-quick-model" => Some(quick_model::start(answer_words()).await?),
+                "agent-quick-model" | "agent-postgres" | "relay" => {
+                    Some(quick_model::start(answer_words()).await?)
+                }
                 _ => None,
             };
-            let role = if model_url.is_some() {
-                "agent"
-            } else {
-                variant
+            let (role, schema) = match variant {
+                "agent-postgres" => ("agent-postgres", Some(app::fresh_schema("turns").await?)),
+                "relay" => ("relay", None),
+                _ if model_url.is_some() => ("agent", None),
+                _ => (variant, None),
             };
-            let server = ChildApp::spawn(role, model_url.as_deref()).await?;
+            let server =
+                ChildApp::spawn_with(role, model_url.as_deref(), schema.as_deref()).await?;
             let start = Instant::now();
             let measure_from = start + WARM_UP;
             let stop_at = measure_from + MEASURE;
@@ -398,11 +554,23 @@ async fn turns() -> anyhow::Result<()> {
                 .filter(|sample| sample.ended >= measure_from && sample.ended <= stop_at)
                 .collect();
             let per_second = window.len() as f64 / MEASURE.as_secs_f64();
+            if variant == "relay" {
+                relay_rate.push((clients, per_second));
+            }
+            let of_relay = relay_rate
+                .iter()
+                .find(|(at, _)| *at == clients)
+                .map_or_else(String::new, |(_, relay)| {
+                    format!(
+                        " = {:.0} % of the relay",
+                        100.0 * per_second / relay.max(1e-9)
+                    )
+                });
             let server_cores = server_cpu.as_secs_f64() / MEASURE.as_secs_f64();
             println!(
-                "turns ({variant}, {clients} clients): {per_second:.0} turns/s; server CPU {server_cores:.2} cores \
-                 ({:.0} turns per server CPU-second); bench process (clients{}) CPU {:.2} cores",
-                window.len() as f64 / server_cpu.as_secs_f64().max(1e-9),
+                "turns ({variant}, {clients} clients): {per_second:.0} turns/s{of_relay}; server CPU \
+                 {server_cores:.2} cores, {:.3} ms per turn; bench process (clients{}) CPU {:.2} cores",
+                server_cpu.as_secs_f64() * 1e3 / (window.len() as f64).max(1.0),
                 if model_url.is_some() {
                     " and model"
                 } else {
@@ -419,6 +587,9 @@ async fn turns() -> anyhow::Result<()> {
                 Summary::new(window.iter().map(|sample| sample.whole).collect()).line()
             );
             server.stop().await?;
+            if let Some(schema) = schema {
+                app::drop_schema(&schema).await?;
+            }
             drop(fake);
         }
     }

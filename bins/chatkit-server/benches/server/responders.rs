@@ -156,3 +156,82 @@ impl ChatKitServer for Idle {
             .boxed()
     }
 }
+
+/// The bare relay the other rows are compared with: each turn posts the user's text to an
+/// OpenAI-compatible Chat Completions endpoint, reads its stream and forwards each content
+/// delta as a ChatKit text delta, then closes the message. No agent runtime, no history, no
+/// tools; it runs over the in-memory store, so nothing reaches a disk either.
+pub struct Relay {
+    pub client: reqwest::Client,
+    /// `.../v1/chat/completions`.
+    pub url: String,
+}
+
+impl ChatKitServer for Relay {
+    fn respond(&self, turn: Turn, input: Option<UserMessageItem>) -> EventStream {
+        let (id, opening) = open_message(&turn);
+        let text = input.map(|message| message.text()).unwrap_or_default();
+        let body = serde_json::json!({
+            "model": "fake-model",
+            "stream": true,
+            "messages": [{"role": "user", "content": text}],
+        });
+        let request = self.client.post(&self.url).json(&body).send();
+        let item_id = id.clone();
+        let deltas = futures::stream::once(request)
+            .flat_map(move |response| {
+                let item_id = item_id.clone();
+                let body = match response.and_then(reqwest::Response::error_for_status) {
+                    Ok(response) => response.bytes_stream().boxed(),
+                    Err(err) => futures::stream::once(async move { Err(err) }).boxed(),
+                };
+                let mut decoder = chatkit_protocol::sse::SseDecoder::new();
+                body.flat_map(move |chunk| {
+                    let events: Vec<_> = match chunk {
+                        Ok(bytes) => decoder
+                            .push(&bytes)
+                            .into_iter()
+                            .filter_map(|frame| content_of(&frame.data))
+                            .map(|word| Ok(delta(&item_id, word)))
+                            .collect(),
+                        Err(err) => vec![Err(chatkit_engine::EngineError::Internal(format!(
+                            "the model stream failed: {err}"
+                        )))],
+                    };
+                    futures::stream::iter(events)
+                })
+            })
+            .boxed();
+        // The full text is what the agent runtime persists too; the relay has it at the end.
+        let collected = Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = Arc::clone(&collected);
+        let deltas = deltas.inspect(move |event| {
+            if let Ok(ThreadStreamEvent::ThreadItemUpdated {
+                update: ThreadItemUpdate::AssistantMessageContentPartTextDelta { delta, .. },
+                ..
+            }) = event
+            {
+                sink.lock().expect("not poisoned").push_str(delta);
+            }
+        });
+        let closing = futures::stream::once(async move {
+            let text = std::mem::take(&mut *collected.lock().expect("not poisoned"));
+            futures::stream::iter(close_message(&turn, &id, text).into_iter().map(Ok))
+        })
+        .flatten();
+        futures::stream::iter(opening.into_iter().map(Ok))
+            .chain(deltas)
+            .chain(closing)
+            .boxed()
+    }
+}
+
+/// The content delta of one Chat Completions chunk, if it has a non-empty one.
+fn content_of(data: &str) -> Option<String> {
+    if data == "[DONE]" {
+        return None;
+    }
+    let chunk: serde_json::Value = serde_json::from_str(data).ok()?;
+    let content = chunk["choices"][0]["delta"]["content"].as_str()?;
+    (!content.is_empty()).then(|| content.to_owned())
+}
