@@ -84,6 +84,9 @@ impl SeaOrmStore {
             .connect_timeout(config.acquire_timeout)
             .idle_timeout(config.idle_timeout)
             .sqlx_logging(false);
+        if !config.ping_when_idle_for.is_zero() {
+            options.test_before_acquire_if_idle_for(config.ping_when_idle_for);
+        }
         match backend {
             SqlBackend::Sqlite => {
                 let busy_timeout = config.sqlite_busy_timeout;

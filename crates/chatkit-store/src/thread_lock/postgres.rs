@@ -99,6 +99,9 @@ fn unavailable(what: &str, error: impl fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("thread lock: {what}: {error}"))
 }
 
+/// Pooled lock connections idle this long are pinged before use.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(5);
+
 impl PgThreadLock {
     /// Opens the lock pool and checks that the database answers.
     #[tracing::instrument(name = "thread_lock.connect", skip_all)]
@@ -114,6 +117,17 @@ impl PgThreadLock {
             .acquire_timeout(config.connect_timeout)
             // A held lock's connection is idle for the whole stream; it must not be reaped.
             .idle_timeout(Some(Duration::from_secs(600)))
+            // Ping only connections that sat idle long enough to have been dropped by the
+            // server or a proxy, not every checkout: a turn takes this lock once (ADR 0013).
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|error| unavailable("connecting", error))?;
