@@ -101,6 +101,13 @@ pub async fn start(responder: Responder) -> anyhow::Result<InProcessApp> {
         dir.path().join("chatkit.db").display()
     );
     settings.attachments.dir = dir.path().join("attachments");
+    // An experiment's knob: the SQLite pool's size (the server's default otherwise).
+    if let Some(connections) = std::env::var("CHATKIT_BENCH_SQLITE_CONNECTIONS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+    {
+        settings.database.max_connections = connections;
+    }
     if let Responder::AgentPostgres { schema, .. } = &responder {
         settings.database.url = database_url();
         settings.database.schema = Some(schema.clone());
