@@ -533,7 +533,7 @@ pub(crate) fn apply_update(item: &mut ThreadItem, update: &ThreadItemUpdate) {
             // Not every update is about widgets, and one naming a node the widget lacks is a
             // responder bug: either way the pending widget keeps its last good state.
             if let Ok(updated) = chatkit_protocol::apply_widget_update(&widget.widget, update) {
-                widget.widget = updated;
+                *widget.widget = updated;
             }
         }
         (ThreadItem::Workflow(workflow), ThreadItemUpdate::WorkflowTaskAdded { task, .. }) => {

@@ -186,7 +186,15 @@ impl ChildApp {
         model_url: Option<&str>,
         schema: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let mut command = Command::new(std::env::current_exe()?);
+        // `CHATKIT_BENCH_SERVER_WRAPPER` runs the server under a profiler (`heaptrack`, say).
+        let mut command = match std::env::var("CHATKIT_BENCH_SERVER_WRAPPER") {
+            Ok(wrapper) => {
+                let mut command = Command::new(wrapper);
+                command.arg(std::env::current_exe()?);
+                command
+            }
+            Err(_) => Command::new(std::env::current_exe()?),
+        };
         if let Some(schema) = schema {
             command.env(SCHEMA_VAR, schema);
         }
