@@ -53,6 +53,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<SeaOrmStore> {
         max_connections: settings.database.max_connections,
         run_migrations: settings.database.migrate_on_start,
         postgres_schema: settings.database.schema.clone(),
+        ping_when_idle_for: Duration::from_secs(settings.database.ping_when_idle_secs),
         ..StoreConfig::default()
     };
     SeaOrmStore::connect(config).await.with_context(|| {

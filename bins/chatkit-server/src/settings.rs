@@ -126,6 +126,9 @@ pub struct DatabaseSettings {
     /// waiting for a busy thread holds one (ADR 0007), so this bounds an instance's concurrent
     /// streams.
     pub thread_lock_connections: u32,
+    /// A pooled connection idle for at least this many seconds is pinged before use
+    /// (`CHATKIT_DATABASE_PING_WHEN_IDLE_SECS`); `0` pings on every checkout (ADR 0013).
+    pub ping_when_idle_secs: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -136,6 +139,7 @@ impl Default for DatabaseSettings {
             migrate_on_start: true,
             schema: None,
             thread_lock_connections: 64,
+            ping_when_idle_secs: 5,
         }
     }
 }
@@ -865,6 +869,11 @@ impl Settings {
         if let Some(v) = first(&["CHATKIT_DATABASE_THREAD_LOCK_CONNECTIONS"]) {
             self.database.thread_lock_connections = v.parse().with_context(|| {
                 format!("CHATKIT_DATABASE_THREAD_LOCK_CONNECTIONS: `{v}` is not a number")
+            })?;
+        }
+        if let Some(v) = first(&["CHATKIT_DATABASE_PING_WHEN_IDLE_SECS"]) {
+            self.database.ping_when_idle_secs = v.parse().with_context(|| {
+                format!("CHATKIT_DATABASE_PING_WHEN_IDLE_SECS: `{v}` is not a number")
             })?;
         }
         if let Some(v) = first(&["CHATKIT_GENERATE_TITLES"]) {

@@ -77,7 +77,7 @@ pub(crate) fn replaced_sender(
     let sender = sender?;
     let widget = outcome.widget.clone()?;
     Some(WidgetItem {
-        widget,
+        widget: Box::new(widget),
         copy_text: outcome
             .copy_text
             .clone()

@@ -738,6 +738,12 @@ impl ChatKitServer for AgentServer {
             });
             let thread_snapshot = turn.thread.snapshot();
             let agent = agent_for(&starting_agent(&base_agent, &thread_snapshot, config.history_items), options);
+            // What the title needs, taken now: the history itself (and any attachment text) is
+            // freed before the run, not held for as long as the model streams.
+            let user_messages = items.iter().filter(|item| matches!(item, ThreadItem::UserMessage(_))).count();
+            let title_source = (config.generate_titles && user_messages == 1).then(|| first_user_text(&items));
+            drop(contents);
+            drop(items);
             let model_name = agent.model().model_name().to_owned();
             let mut produced = ProducedItems::default();
             let mut run_usage: Option<Usage> = None;
@@ -843,12 +849,10 @@ impl ChatKitServer for AgentServer {
             drop(report);
             // A title after the first exchange: the thread has none, this was its only user
             // message, and the model answered something to summarize.
-            let user_messages = items.iter().filter(|item| matches!(item, ThreadItem::UserMessage(_))).count();
-            if config.generate_titles
-                && user_messages == 1
+            if let Some(first_user) = &title_source
                 && !answer.trim().is_empty()
                 && turn.thread.snapshot().title.is_none()
-                && let Some(title) = generate_title(&agent, &first_user_text(&items), &answer).await
+                && let Some(title) = generate_title(&agent, first_user, &answer).await
             {
                 turn.thread.update(|thread| thread.title = Some(title));
             }

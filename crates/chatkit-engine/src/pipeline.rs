@@ -54,7 +54,9 @@ pub(crate) enum Plan {
 
 /// The client end of the channel, remembering whether the client is still there.
 struct Outbox {
-    tx: mpsc::Sender<ThreadStreamEvent>,
+    /// Boxed: an event is about 1.5 KB inline, and the channel allocates its slots in blocks of
+    /// 32, so an idle stream would hold about 48 KB of empty slots (docs/BENCHMARKS.md).
+    tx: mpsc::Sender<Box<ThreadStreamEvent>>,
     detached: bool,
     /// Set when the client stopped reading for longer than the send timeout; the run loop then
     /// applies the cancel policy as for a disconnect.
@@ -68,6 +70,18 @@ impl Outbox {
         if self.detached {
             return;
         }
+        // Most sends find room: no timer then.
+        let event = match self.tx.try_send(Box::new(event)) {
+            Ok(()) => {
+                self.sent += 1;
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.detached = true;
+                return;
+            }
+            Err(mpsc::error::TrySendError::Full(event)) => event,
+        };
         match tokio::time::timeout(self.send_timeout, self.tx.send(event)).await {
             Ok(Ok(())) => self.sent += 1,
             Ok(Err(_)) => self.detached = true,
@@ -107,7 +121,7 @@ pub(crate) async fn run(
     inner: Arc<Shared>,
     plan: Plan,
     ctx: RequestContext,
-    tx: mpsc::Sender<ThreadStreamEvent>,
+    tx: mpsc::Sender<Box<ThreadStreamEvent>>,
     guard: ThreadGuard,
 ) {
     let _guard = guard;
@@ -302,6 +316,13 @@ async fn process_events(
     let mut pending: Vec<ThreadItem> = Vec::new();
     let mut seen_version = thread.version();
     let mut outcome = Outcome::Completed;
+    // Made once, not per event: each of these registers a waiter behind a lock when it is
+    // first polled, and a turn passes about fifty events through this loop.
+    let shutdown = inner.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let watcher = out.tx.clone();
+    let client_gone = watcher.closed();
+    tokio::pin!(client_gone);
     loop {
         // A client that stopped reading counts as one that left, once.
         if out.stalled {
@@ -316,8 +337,8 @@ async fn process_events(
         }
         let step = tokio::select! {
             biased;
-            _ = inner.shutdown.cancelled() => Step::Shutdown,
-            _ = out.tx.closed(), if !out.detached => Step::ClientGone,
+            _ = &mut shutdown => Step::Shutdown,
+            _ = &mut client_gone, if !out.detached => Step::ClientGone,
             next = events.next() => Step::Event(next),
         };
         let mut event = match step {
@@ -512,7 +533,7 @@ pub(crate) fn apply_update(item: &mut ThreadItem, update: &ThreadItemUpdate) {
             // Not every update is about widgets, and one naming a node the widget lacks is a
             // responder bug: either way the pending widget keeps its last good state.
             if let Ok(updated) = chatkit_protocol::apply_widget_update(&widget.widget, update) {
-                widget.widget = updated;
+                *widget.widget = updated;
             }
         }
         (ThreadItem::Workflow(workflow), ThreadItemUpdate::WorkflowTaskAdded { task, .. }) => {

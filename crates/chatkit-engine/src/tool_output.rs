@@ -305,7 +305,7 @@ impl<'a> ChatKitOutput<'a> {
                             update,
                         });
                     }
-                    open.item.widget = widget;
+                    *open.item.widget = widget;
                     if copy_text.is_some() {
                         open.item.copy_text = copy_text;
                     }
@@ -504,7 +504,7 @@ impl<'a> ChatKitOutput<'a> {
             id: (self.new_id)(ItemIdKind::Message),
             thread_id: self.thread_id.clone(),
             created_at: chatkit_protocol::time::now(),
-            widget,
+            widget: Box::new(widget),
             copy_text,
         }
     }
@@ -727,7 +727,7 @@ mod tests {
         else {
             panic!("a widget is done")
         };
-        assert_eq!(done.widget, replaced);
+        assert_eq!(*done.widget, replaced);
         assert_eq!(done.copy_text.as_deref(), Some("Sunny in Paris"));
     }
 

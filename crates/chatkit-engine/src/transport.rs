@@ -11,7 +11,7 @@ use std::time::Duration;
 use agent_runtime::UserInfo;
 use auth::{AuthError, Authenticator, Principal};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tokio::time::{Instant, Sleep};
 
 use crate::context::RequestContext;
@@ -75,7 +75,11 @@ pub async fn authenticate(
 pub struct SseStream {
     events: EventReceiver,
     keep_alive: Duration,
+    /// Fires at `last_sent + keep_alive` at the latest. It is not moved on every event (that
+    /// would touch the runtime's timer wheel once per delta): when it fires early it is set
+    /// again from the last frame's time.
     timer: Pin<Box<Sleep>>,
+    last_sent: Instant,
 }
 
 impl std::fmt::Debug for SseStream {
@@ -93,12 +97,8 @@ impl SseStream {
             events,
             keep_alive,
             timer: Box::pin(tokio::time::sleep(keep_alive)),
+            last_sent: Instant::now(),
         }
-    }
-
-    fn restart_timer(&mut self) {
-        let deadline = Instant::now() + self.keep_alive;
-        self.timer.as_mut().reset(deadline);
     }
 }
 
@@ -107,9 +107,9 @@ impl Stream for SseStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match self.events.poll_next_unpin(cx) {
+            match self.events.poll_boxed(cx) {
                 Poll::Ready(Some(event)) => {
-                    self.restart_timer();
+                    self.last_sent = Instant::now();
                     match chatkit_protocol::sse::encode_frame(&event) {
                         Ok(frame) => return Poll::Ready(Some(Ok(Bytes::from(frame)))),
                         Err(err) => {
@@ -121,14 +121,22 @@ impl Stream for SseStream {
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => {}
             }
-            return match self.timer.as_mut().poll(cx) {
+            match self.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => {
-                    self.restart_timer();
+                    let due = self.last_sent + self.keep_alive;
+                    if Instant::now() < due {
+                        // A frame went out since the timer was set: wait for the rest.
+                        self.timer.as_mut().reset(due);
+                        continue;
+                    }
+                    self.last_sent = Instant::now();
+                    let next = self.last_sent + self.keep_alive;
+                    self.timer.as_mut().reset(next);
                     let comment = chatkit_protocol::sse::comment_frame("keep-alive");
-                    Poll::Ready(Some(Ok(Bytes::from(comment))))
+                    return Poll::Ready(Some(Ok(Bytes::from(comment))));
                 }
-                Poll::Pending => Poll::Pending,
-            };
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }
@@ -136,20 +144,21 @@ impl Stream for SseStream {
 #[cfg(test)]
 mod tests {
     use chatkit_protocol::ThreadStreamEvent;
+    use futures::StreamExt;
     use tokio::sync::mpsc;
 
     use super::*;
 
     #[tokio::test(start_paused = true)]
     async fn a_quiet_stream_gets_keep_alive_comments_between_event_frames() {
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, rx) = mpsc::channel::<Box<ThreadStreamEvent>>(4);
         let mut frames = SseStream::new(EventReceiver::new(rx), Duration::from_secs(15));
         // Nothing is sent: with time paused, the runtime jumps to the keep-alive deadline.
         let frame = frames.next().await.expect("a frame").expect("infallible");
         assert_eq!(&frame[..], b": keep-alive\n\n");
-        tx.send(ThreadStreamEvent::ThreadItemRemoved {
+        tx.send(Box::new(ThreadStreamEvent::ThreadItemRemoved {
             item_id: "msg_1".to_owned(),
-        })
+        }))
         .await
         .expect("sends");
         let frame = frames.next().await.expect("a frame").expect("infallible");
@@ -157,5 +166,37 @@ mod tests {
         assert!(frame.ends_with(b"\n\n"), "{frame:?}");
         drop(tx);
         assert!(frames.next().await.is_none(), "ends with the events");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_keep_alive_comment_waits_for_silence_after_the_last_event() {
+        let (tx, rx) = mpsc::channel::<Box<ThreadStreamEvent>>(4);
+        let mut frames = SseStream::new(EventReceiver::new(rx), Duration::from_secs(15));
+        let started = Instant::now();
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            tx.send(Box::new(ThreadStreamEvent::ThreadItemRemoved {
+                item_id: "msg_1".to_owned(),
+            }))
+            .await
+            .expect("sends");
+            // Kept open, silent, until the test is done.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(tx);
+        });
+        let frame = frames.next().await.expect("a frame").expect("infallible");
+        assert!(frame.starts_with(b"data: {"), "{frame:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        let frame = frames.next().await.expect("a frame").expect("infallible");
+        assert_eq!(&frame[..], b": keep-alive\n\n");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(25),
+            "15 s after the event, not 15 s after the start"
+        );
+        let frame = frames.next().await.expect("a frame").expect("infallible");
+        assert_eq!(&frame[..], b": keep-alive\n\n");
+        assert_eq!(started.elapsed(), Duration::from_secs(40));
+        sender.abort();
     }
 }

@@ -254,14 +254,15 @@ pub enum ThreadItemUpdate {
     WidgetComponentUpdated {
         /// Component id.
         component_id: String,
-        /// The new component.
-        component: WidgetComponent,
+        /// The new component (boxed: a component is about 1.4 KB inline, and every event on
+        /// every stream would otherwise be that large).
+        component: Box<WidgetComponent>,
     },
     /// The whole widget changed.
     #[serde(rename = "widget.root.updated")]
     WidgetRootUpdated {
-        /// The new widget.
-        widget: WidgetRoot,
+        /// The new widget (boxed, as `component` above).
+        widget: Box<WidgetRoot>,
     },
     /// A task was added to a workflow.
     #[serde(rename = "workflow.task.added")]
@@ -288,4 +289,27 @@ pub enum ThreadItemUpdate {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         progress: Option<f64>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event of every stream is moved through the engine's pipeline, buffered in its
+    /// channel and held by the futures that await it: its inline size is paid per event and
+    /// per open stream (docs/BENCHMARKS.md, memory per stream). Widgets are boxed for that; a
+    /// new large variant should be too.
+    #[test]
+    fn events_and_items_stay_small_inline() {
+        assert!(
+            std::mem::size_of::<ThreadStreamEvent>() <= 400,
+            "ThreadStreamEvent is {} bytes",
+            std::mem::size_of::<ThreadStreamEvent>()
+        );
+        assert!(
+            std::mem::size_of::<ThreadItem>() <= 300,
+            "ThreadItem is {} bytes",
+            std::mem::size_of::<ThreadItem>()
+        );
+    }
 }

@@ -457,8 +457,9 @@ pub struct WidgetItem {
     /// Creation time.
     #[serde(with = "crate::time::iso")]
     pub created_at: DateTime<Utc>,
-    /// The widget tree.
-    pub widget: WidgetRoot,
+    /// The widget tree (boxed: it is about 800 bytes inline, and every item and event would
+    /// otherwise be that large).
+    pub widget: Box<WidgetRoot>,
     /// Text copied when the user copies the widget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_text: Option<String>,
@@ -848,7 +849,7 @@ mod tests {
             id: "w1".into(),
             thread_id: "t1".into(),
             created_at: Utc.timestamp_opt(0, 0).single().expect("valid time"),
-            widget,
+            widget: Box::new(widget),
             copy_text: Some("Hi".into()),
         };
         assert_eq!(

@@ -5,6 +5,7 @@ pub mod attachment_conformance;
 mod attachments;
 #[cfg(feature = "test-utils")]
 pub mod conformance;
+mod connection_health;
 mod context;
 mod error;
 mod ids;

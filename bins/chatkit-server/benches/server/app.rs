@@ -101,6 +101,13 @@ pub async fn start(responder: Responder) -> anyhow::Result<InProcessApp> {
         dir.path().join("chatkit.db").display()
     );
     settings.attachments.dir = dir.path().join("attachments");
+    // An experiment's knob: the SQLite pool's size (the server's default otherwise).
+    if let Some(connections) = std::env::var("CHATKIT_BENCH_SQLITE_CONNECTIONS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+    {
+        settings.database.max_connections = connections;
+    }
     if let Responder::AgentPostgres { schema, .. } = &responder {
         settings.database.url = database_url();
         settings.database.schema = Some(schema.clone());
@@ -179,7 +186,15 @@ impl ChildApp {
         model_url: Option<&str>,
         schema: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let mut command = Command::new(std::env::current_exe()?);
+        // `CHATKIT_BENCH_SERVER_WRAPPER` runs the server under a profiler (`heaptrack`, say).
+        let mut command = match std::env::var("CHATKIT_BENCH_SERVER_WRAPPER") {
+            Ok(wrapper) => {
+                let mut command = Command::new(wrapper);
+                command.arg(std::env::current_exe()?);
+                command
+            }
+            Err(_) => Command::new(std::env::current_exe()?),
+        };
         if let Some(schema) = schema {
             command.env(SCHEMA_VAR, schema);
         }

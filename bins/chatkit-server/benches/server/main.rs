@@ -320,7 +320,7 @@ async fn memory() -> anyhow::Result<()> {
 }
 
 /// 5. Many slow streams at once: 5,000 turns of the agent runtime against a model that pauses
-///    50 ms before each chunk (about 2 s per answer), all started together (at most 256
+///    50 ms before each chunk (about 2 s for the 40-word echo), all started together (at most 256
 ///    connections being set up at a time). Reports how many completed, how long the whole took,
 ///    the most open at once, and the server's peak RSS per open stream.
 async fn slow_streams() -> anyhow::Result<()> {
@@ -333,10 +333,21 @@ async fn slow_streams() -> anyhow::Result<()> {
     .await?;
     model.set_echo_chunk_latency(Duration::from_millis(50));
     let server = ChildApp::spawn("agent", Some(&model.base_url())).await?;
-    // One turn first, so that the pools and caches are warm and the base RSS includes them.
+    let question = QUESTION;
+    // One turn first, so that the pools and caches are warm and the base RSS includes them; it
+    // also counts the deltas of the answer every stream must get.
     let mut warm = Connection::open(server.address).await?;
-    warm.start(&create_body(QUESTION)).await?;
-    while warm.next_frame().await?.is_some() {}
+    warm.start(&create_body(question)).await?;
+    let mut expected_deltas = 0;
+    while let Some(frame) = warm.next_frame().await? {
+        if is_text_delta(&frame.data) {
+            expected_deltas += 1;
+        }
+    }
+    ensure!(
+        expected_deltas > 40,
+        "the warm-up answer had {expected_deltas} deltas"
+    );
     let base = server.rss_kib()?;
     let open_now = Arc::new(AtomicUsize::new(0));
     let most_open = Arc::new(AtomicUsize::new(0));
@@ -361,10 +372,11 @@ async fn slow_streams() -> anyhow::Result<()> {
             let open_now = Arc::clone(&open_now);
             let most_open = Arc::clone(&most_open);
             let address = server.address;
+            let body = create_body(question);
             tokio::spawn(async move {
                 let mut permit = Some(permits.acquire_owned().await?);
                 let mut connection = Connection::open(address).await?;
-                connection.start(&create_body(QUESTION)).await?;
+                connection.start(&body).await?;
                 let mut deltas = 0;
                 while let Some(frame) = connection.next_frame().await? {
                     // Set up: the next connection may start.
@@ -380,7 +392,10 @@ async fn slow_streams() -> anyhow::Result<()> {
                     }
                 }
                 open_now.fetch_sub(1, Ordering::Relaxed);
-                ensure!(deltas == 40, "a slow stream ended with {deltas} deltas");
+                ensure!(
+                    deltas == expected_deltas,
+                    "a slow stream ended with {deltas} deltas, not {expected_deltas}"
+                );
                 anyhow::Ok(())
             })
         })

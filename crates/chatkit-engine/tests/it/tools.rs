@@ -371,7 +371,7 @@ async fn a_widget_streamed_over_versions_reaches_the_client_as_diffs_and_is_stor
             _ => None,
         })
         .expect("the widget is stored");
-    assert_eq!(widget.widget, weather_card("Sunny, 24°C", false));
+    assert_eq!(*widget.widget, weather_card("Sunny, 24°C", false));
     h.model.push_turn(ScriptedTurn::text("Still sunny."));
     run(&h.engine, add_message(&thread_id, "And tomorrow?")).await;
     let conversation = h

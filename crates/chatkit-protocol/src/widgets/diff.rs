@@ -30,7 +30,7 @@ pub fn diff_widget(
     let after_json = after.to_json();
     if needs_full_replace(&before_json, &after_json) {
         return Ok(vec![ThreadItemUpdate::WidgetRootUpdated {
-            widget: after.clone(),
+            widget: Box::new(after.clone()),
         }]);
     }
 
@@ -67,7 +67,7 @@ pub fn apply_widget_update(
     update: &ThreadItemUpdate,
 ) -> Result<WidgetRoot, ProtocolError> {
     match update {
-        ThreadItemUpdate::WidgetRootUpdated { widget } => Ok(widget.clone()),
+        ThreadItemUpdate::WidgetRootUpdated { widget } => Ok(WidgetRoot::clone(widget)),
         ThreadItemUpdate::WidgetStreamingTextValueDelta {
             component_id,
             delta,
@@ -249,13 +249,17 @@ mod tests {
         let updates = diff_widget(&card("Hel", true), &after).expect("diffs");
         assert_eq!(
             updates,
-            vec![ThreadItemUpdate::WidgetRootUpdated { widget: after }]
+            vec![ThreadItemUpdate::WidgetRootUpdated {
+                widget: Box::new(after)
+            }]
         );
         let after = card("Help", true);
         let updates = diff_widget(&card("Hello", true), &after).expect("diffs");
         assert_eq!(
             updates,
-            vec![ThreadItemUpdate::WidgetRootUpdated { widget: after }]
+            vec![ThreadItemUpdate::WidgetRootUpdated {
+                widget: Box::new(after)
+            }]
         );
     }
 

@@ -302,7 +302,7 @@ fn item() -> impl Strategy<Value = ThreadItem> {
                     id,
                     thread_id,
                     created_at,
-                    widget,
+                    widget: Box::new(widget),
                     copy_text,
                 })
             }
@@ -346,14 +346,16 @@ fn event() -> impl Strategy<Value = ThreadStreamEvent> {
         }),
         (text(), root()).prop_map(|(item_id, widget)| ThreadStreamEvent::ThreadItemUpdated {
             item_id,
-            update: ThreadItemUpdate::WidgetRootUpdated { widget },
+            update: ThreadItemUpdate::WidgetRootUpdated {
+                widget: Box::new(widget)
+            },
         }),
         (text(), component()).prop_map(|(item_id, component)| {
             ThreadStreamEvent::ThreadItemUpdated {
                 item_id: item_id.clone(),
                 update: ThreadItemUpdate::WidgetComponentUpdated {
                     component_id: item_id,
-                    component,
+                    component: Box::new(component),
                 },
             }
         }),
@@ -494,7 +496,7 @@ fn a_changed_structure_replaces_the_whole_widget() {
     assert_eq!(
         updates,
         vec![ThreadItemUpdate::WidgetRootUpdated {
-            widget: after.clone()
+            widget: Box::new(after.clone())
         }]
     );
     assert_eq!(
@@ -506,7 +508,7 @@ fn a_changed_structure_replaces_the_whole_widget() {
         &before,
         &ThreadItemUpdate::WidgetComponentUpdated {
             component_id: "t".into(),
-            component: Badge::new("new").id("t").into(),
+            component: Box::new(Badge::new("new").id("t").into()),
         },
     )
     .expect("applies");

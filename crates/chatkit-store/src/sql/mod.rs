@@ -13,6 +13,8 @@ mod rate_limit;
 mod rows;
 mod store_impl;
 
+use std::sync::Arc;
+
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult,
     Statement, Value,
@@ -21,8 +23,9 @@ use tokio::sync::Mutex;
 
 pub use config::StoreConfig;
 
-use self::rows::map_db_err;
+use self::rows::{is_connection_lost, map_db_err};
 use crate::StoreError;
+use crate::connection_health::ConnectionHealth;
 
 /// Which database a [`SeaOrmStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +62,8 @@ pub struct SeaOrmStore {
     backend: SqlBackend,
     /// Held around every SQLite write; `None` on PostgreSQL, which has row locks.
     sqlite_write_lock: Option<Mutex<()>>,
+    /// Whether pooled connections are suspect (one was just found dead).
+    health: Arc<ConnectionHealth>,
 }
 
 impl SeaOrmStore {
@@ -84,8 +89,23 @@ impl SeaOrmStore {
             .connect_timeout(config.acquire_timeout)
             .idle_timeout(config.idle_timeout)
             .sqlx_logging(false);
+        // Pings only connections that sat idle, or all of them for a while after one was found
+        // dead (ADR 0013); not every checkout, which cost a round trip per statement.
+        let health = Arc::new(ConnectionHealth::default());
+        let ping_when_idle_for = config.ping_when_idle_for;
+        options.test_before_acquire(false);
         match backend {
             SqlBackend::Sqlite => {
+                let health = Arc::clone(&health);
+                options.map_sqlx_sqlite_before_acquire(move |connection, meta| {
+                    let ping = health.should_ping(meta.idle_for, ping_when_idle_for);
+                    Box::pin(async move {
+                        if ping {
+                            sea_orm::sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                });
                 let busy_timeout = config.sqlite_busy_timeout;
                 options.map_sqlx_sqlite_opts(move |sqlite| {
                     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -105,6 +125,16 @@ impl SeaOrmStore {
                 }
             }
             SqlBackend::Postgres => {
+                let health = Arc::clone(&health);
+                options.map_sqlx_postgres_before_acquire(move |connection, meta| {
+                    let ping = health.should_ping(meta.idle_for, ping_when_idle_for);
+                    Box::pin(async move {
+                        if ping {
+                            sea_orm::sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                });
                 if let Some(schema) = &config.postgres_schema {
                     let valid = !schema.is_empty()
                         && schema
@@ -137,6 +167,7 @@ impl SeaOrmStore {
             db,
             backend,
             sqlite_write_lock: (backend == SqlBackend::Sqlite).then(|| Mutex::new(())),
+            health,
         })
     }
 
@@ -165,15 +196,36 @@ impl SeaOrmStore {
         }
     }
 
+    /// Notes a statement that failed because its connection was lost: checkouts ping for a while,
+    /// and the caller retries the statement once. A retry is safe for this store's statements:
+    /// a lost session did not commit what it was running, and the rare statement that committed
+    /// just before the loss is keyed by id, so its retry updates the same row or reports the
+    /// conflict the engine already treats as "already saved".
+    fn lost_connection(&self, error: &DbErr) -> bool {
+        if !is_connection_lost(error) {
+            return false;
+        }
+        self.health.mark_suspect();
+        tracing::warn!(
+            store.backend = self.backend.name(),
+            error = %error,
+            "a database connection was lost; retrying the statement on another"
+        );
+        true
+    }
+
     pub(super) async fn query_one(
         &self,
         db: &impl ConnectionTrait,
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>, StoreError> {
-        db.query_one_raw(self.statement(sql, values))
-            .await
-            .map_err(map_db_err)
+        let statement = self.statement(sql, values);
+        match db.query_one_raw(statement.clone()).await {
+            Err(error) if self.lost_connection(&error) => db.query_one_raw(statement).await,
+            other => other,
+        }
+        .map_err(map_db_err)
     }
 
     pub(super) async fn query_all(
@@ -182,9 +234,12 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, StoreError> {
-        db.query_all_raw(self.statement(sql, values))
-            .await
-            .map_err(map_db_err)
+        let statement = self.statement(sql, values);
+        match db.query_all_raw(statement.clone()).await {
+            Err(error) if self.lost_connection(&error) => db.query_all_raw(statement).await,
+            other => other,
+        }
+        .map_err(map_db_err)
     }
 
     pub(super) async fn execute(
@@ -193,8 +248,11 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<u64, DbErr> {
-        db.execute_raw(self.statement(sql, values))
-            .await
-            .map(|result| result.rows_affected())
+        let statement = self.statement(sql, values);
+        match db.execute_raw(statement.clone()).await {
+            Err(error) if self.lost_connection(&error) => db.execute_raw(statement).await,
+            other => other,
+        }
+        .map(|result| result.rows_affected())
     }
 }

@@ -10,9 +10,25 @@ use super::{SeaOrmStore, SqlBackend};
 use crate::{StoreContext, StoreError};
 
 pub(super) fn map_db_err(error: DbErr) -> StoreError {
+    if is_connection_lost(&error) {
+        return StoreError::Unavailable(error.to_string());
+    }
     match error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(error.to_string()),
         other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// True when a statement failed because its connection went away (see
+/// [`crate::connection_health::is_connection_lost`]); the store retries such a statement once
+/// (`SeaOrmStore::execute`), and a second loss reaches the caller as `Unavailable`.
+pub(super) fn is_connection_lost(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+            crate::connection_health::is_connection_lost(error)
+        }
+        _ => false,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::{self, PgPool, Postgres};
 
 use super::{HeldThreadLock, ThreadLock, ThreadLockGuard, busy, lock_key};
+use crate::connection_health::{ConnectionHealth, is_connection_lost};
 use crate::{StoreContext, StoreError};
 
 /// PostgreSQL's SQLSTATE for `lock_timeout` expiring (`lock_not_available`).
@@ -83,6 +85,8 @@ pub struct PgThreadLock {
     pool: PgPool,
     namespace: String,
     connect_timeout: Duration,
+    /// Whether the pool's connections are suspect (one was just found dead).
+    health: Arc<ConnectionHealth>,
 }
 
 impl fmt::Debug for PgThreadLock {
@@ -99,6 +103,9 @@ fn unavailable(what: &str, error: impl fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("thread lock: {what}: {error}"))
 }
 
+/// Pooled lock connections idle this long are pinged before use.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(5);
+
 impl PgThreadLock {
     /// Opens the lock pool and checks that the database answers.
     #[tracing::instrument(name = "thread_lock.connect", skip_all)]
@@ -108,12 +115,28 @@ impl PgThreadLock {
                 StoreError::InvalidInput(format!("thread lock database URL: {error}"))
             })?
             .application_name(&config.application_name);
+        let health = Arc::new(ConnectionHealth::default());
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .min_connections(0)
             .acquire_timeout(config.connect_timeout)
             // A held lock's connection is idle for the whole stream; it must not be reaped.
             .idle_timeout(Some(Duration::from_secs(600)))
+            // Ping only connections that sat idle long enough to have been dropped by the
+            // server or a proxy, not every checkout: a turn takes this lock once (ADR 0013).
+            .test_before_acquire(false)
+            .before_acquire({
+                let health = Arc::clone(&health);
+                move |connection, meta| {
+                    let ping = health.should_ping(meta.idle_for, PING_WHEN_IDLE_FOR);
+                    Box::pin(async move {
+                        if ping {
+                            sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                }
+            })
             .connect_with(options)
             .await
             .map_err(|error| unavailable("connecting", error))?;
@@ -121,6 +144,7 @@ impl PgThreadLock {
             pool,
             namespace: config.namespace,
             connect_timeout: config.connect_timeout,
+            health,
         })
     }
 
@@ -199,11 +223,58 @@ impl ThreadLock for PgThreadLock {
         wait: Duration,
     ) -> Result<ThreadLockGuard, StoreError> {
         let started = Instant::now();
+        match self.acquire_once(thread_id, ctx, wait, started).await {
+            // The connection died under the lock call (see `crate::connection_health`): it was
+            // closed, it held nothing, and another one is asked for once.
+            Err(Attempt::ConnectionLost(error)) => {
+                self.health.mark_suspect();
+                tracing::warn!(error = %error, "a thread lock connection was lost; retrying on another");
+                self.acquire_once(thread_id, ctx, wait, started)
+                    .await
+                    .map_err(Attempt::into_error)
+            }
+            other => other.map_err(Attempt::into_error),
+        }
+    }
+}
+
+/// Why one attempt at the lock failed.
+enum Attempt {
+    /// The connection was lost during the lock call.
+    ConnectionLost(StoreError),
+    /// Anything else: busy, the pool, the database.
+    Failed(StoreError),
+}
+
+impl Attempt {
+    fn into_error(self) -> StoreError {
+        match self {
+            Attempt::ConnectionLost(error) | Attempt::Failed(error) => error,
+        }
+    }
+
+    fn from_sqlx(what: &str, error: sqlx::Error) -> Self {
+        if is_connection_lost(&error) {
+            Attempt::ConnectionLost(unavailable(what, error))
+        } else {
+            Attempt::Failed(unavailable(what, error))
+        }
+    }
+}
+
+impl PgThreadLock {
+    async fn acquire_once(
+        &self,
+        thread_id: &str,
+        ctx: &StoreContext,
+        wait: Duration,
+        started: Instant,
+    ) -> Result<ThreadLockGuard, Attempt> {
         let key = lock_key(&self.namespace, thread_id, ctx);
         let connection = tokio::time::timeout(wait.max(self.connect_timeout), self.pool.acquire())
             .await
-            .map_err(|_| unavailable("no free lock connection", "timed out"))?
-            .map_err(|error| unavailable("no free lock connection", error))?;
+            .map_err(|_| Attempt::Failed(unavailable("no free lock connection", "timed out")))?
+            .map_err(|error| Attempt::Failed(unavailable("no free lock connection", error)))?;
         let mut held = PgHeld {
             connection: Some(connection),
             key,
@@ -214,13 +285,13 @@ impl ThreadLock for PgThreadLock {
             let connection = held
                 .connection
                 .as_mut()
-                .ok_or_else(|| unavailable("lock connection", "missing"))?;
+                .ok_or_else(|| Attempt::Failed(unavailable("lock connection", "missing")))?;
             if remaining.is_zero() {
                 sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
                     .bind(key)
                     .fetch_one(&mut **connection)
                     .await
-                    .map_err(|error| unavailable("pg_try_advisory_lock", error))?
+                    .map_err(|error| Attempt::from_sqlx("pg_try_advisory_lock", error))?
             } else {
                 // `lock_timeout` bounds the wait inside PostgreSQL, which keeps the queue
                 // there (fair, and nothing to poll); zero would mean "forever", hence at
@@ -247,7 +318,7 @@ impl ThreadLock for PgThreadLock {
                     {
                         false
                     }
-                    Err(error) => return Err(unavailable("pg_advisory_lock", error)),
+                    Err(error) => return Err(Attempt::from_sqlx("pg_advisory_lock", error)),
                 }
             }
         };
@@ -259,7 +330,7 @@ impl ThreadLock for PgThreadLock {
         if !acquired {
             // The wait ended without the lock: the session holds nothing.
             held.state = SessionState::Clean;
-            return Err(busy(thread_id));
+            return Err(Attempt::Failed(busy(thread_id)));
         }
         held.state = SessionState::Held;
         Ok(ThreadLockGuard::new(thread_id, Box::new(held)))
