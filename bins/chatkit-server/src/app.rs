@@ -374,6 +374,7 @@ pub async fn compose(settings: &Settings) -> anyhow::Result<Components> {
                 .clone()
                 .unwrap_or_else(|| "public".to_owned()),
             max_connections: settings.database.thread_lock_connections,
+            ping_when_idle_for: Duration::from_secs(settings.database.ping_when_idle_secs),
             ..PgThreadLockConfig::default()
         })
         .await

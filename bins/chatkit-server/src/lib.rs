@@ -10,6 +10,7 @@ pub mod settings;
 pub mod telemetry;
 
 pub use app::{Application, Components, compose};
+pub use settings::Settings;
 
 /// The allocator of every program linking this crate: the binary, its tests and benchmarks
 /// (ADR 0014). A turn allocates and frees many small buffers across threads; glibc's malloc
@@ -17,4 +18,3 @@ pub use app::{Application, Components, compose};
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-pub use settings::Settings;

@@ -9,7 +9,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use sea_orm::sqlx;
+use sea_orm::sqlx::pool::PoolConnectionMetadata;
 
 /// Whether a pool's connections are suspect, and so pinged on every checkout.
 #[derive(Debug, Default)]
@@ -38,6 +40,23 @@ impl ConnectionHealth {
     pub(crate) fn should_ping(&self, idle_for: Duration, ping_when_idle_for: Duration) -> bool {
         idle_for >= ping_when_idle_for
             || Self::now_ms() < self.suspect_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// The pools' `before_acquire` hook: pings `connection` when [`Self::should_ping`] says so.
+    /// A failed ping makes sqlx discard the connection and hand out another.
+    pub(crate) fn before_acquire<'c, C: sqlx::Connection>(
+        &self,
+        connection: &'c mut C,
+        meta: PoolConnectionMetadata,
+        ping_when_idle_for: Duration,
+    ) -> BoxFuture<'c, Result<bool, sqlx::Error>> {
+        let ping = self.should_ping(meta.idle_for, ping_when_idle_for);
+        Box::pin(async move {
+            if ping {
+                connection.ping().await?;
+            }
+            Ok(true)
+        })
     }
 }
 

@@ -98,13 +98,7 @@ impl SeaOrmStore {
             SqlBackend::Sqlite => {
                 let health = Arc::clone(&health);
                 options.map_sqlx_sqlite_before_acquire(move |connection, meta| {
-                    let ping = health.should_ping(meta.idle_for, ping_when_idle_for);
-                    Box::pin(async move {
-                        if ping {
-                            sea_orm::sqlx::Connection::ping(connection).await?;
-                        }
-                        Ok(true)
-                    })
+                    health.before_acquire(connection, meta, ping_when_idle_for)
                 });
                 let busy_timeout = config.sqlite_busy_timeout;
                 options.map_sqlx_sqlite_opts(move |sqlite| {
@@ -127,13 +121,7 @@ impl SeaOrmStore {
             SqlBackend::Postgres => {
                 let health = Arc::clone(&health);
                 options.map_sqlx_postgres_before_acquire(move |connection, meta| {
-                    let ping = health.should_ping(meta.idle_for, ping_when_idle_for);
-                    Box::pin(async move {
-                        if ping {
-                            sea_orm::sqlx::Connection::ping(connection).await?;
-                        }
-                        Ok(true)
-                    })
+                    health.before_acquire(connection, meta, ping_when_idle_for)
                 });
                 if let Some(schema) = &config.postgres_schema {
                     let valid = !schema.is_empty()

@@ -40,6 +40,9 @@ pub struct PgThreadLockConfig {
     /// `application_name` of the lock connections, so that operators can tell them apart in
     /// `pg_stat_activity` (they sit idle while a stream runs, holding the lock).
     pub application_name: String,
+    /// A pooled lock connection idle for at least this long is pinged before use, as the store's
+    /// (`StoreConfig::ping_when_idle_for`, ADR 0013). `Duration::ZERO` pings on every checkout.
+    pub ping_when_idle_for: Duration,
 }
 
 impl Default for PgThreadLockConfig {
@@ -50,6 +53,7 @@ impl Default for PgThreadLockConfig {
             max_connections: 64,
             connect_timeout: Duration::from_secs(5),
             application_name: "chatkit-thread-lock".to_owned(),
+            ping_when_idle_for: Duration::from_secs(5),
         }
     }
 }
@@ -64,6 +68,7 @@ impl fmt::Debug for PgThreadLockConfig {
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .field("application_name", &self.application_name)
+            .field("ping_when_idle_for", &self.ping_when_idle_for)
             .finish()
     }
 }
@@ -103,9 +108,6 @@ fn unavailable(what: &str, error: impl fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("thread lock: {what}: {error}"))
 }
 
-/// Pooled lock connections idle this long are pinged before use.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(5);
-
 impl PgThreadLock {
     /// Opens the lock pool and checks that the database answers.
     #[tracing::instrument(name = "thread_lock.connect", skip_all)]
@@ -127,15 +129,8 @@ impl PgThreadLock {
             .test_before_acquire(false)
             .before_acquire({
                 let health = Arc::clone(&health);
-                move |connection, meta| {
-                    let ping = health.should_ping(meta.idle_for, PING_WHEN_IDLE_FOR);
-                    Box::pin(async move {
-                        if ping {
-                            sqlx::Connection::ping(connection).await?;
-                        }
-                        Ok(true)
-                    })
-                }
+                let ping_when_idle_for = config.ping_when_idle_for;
+                move |connection, meta| health.before_acquire(connection, meta, ping_when_idle_for)
             })
             .connect_with(options)
             .await
