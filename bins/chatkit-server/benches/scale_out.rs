@@ -26,15 +26,14 @@ use anyhow::{Context, bail};
 use chatkit_protocol::sse::SseDecoder;
 use chatkit_server::{Application, Settings};
 use chatkit_store::{ItemIdKind, PgThreadLock, PgThreadLockConfig, StoreContext, ThreadLock};
-use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use test_support::fake_openai::{FakeOpenAi, FakeOpenAiOptions, Fallback};
 use tokio::sync::oneshot;
 
-fn database_url() -> String {
-    std::env::var("CHATKIT_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+#[path = "common/postgres.rs"]
+mod postgres;
+
+use postgres::{database_url, drop_schema, fresh_schema};
 
 fn argument(name: &str, default: u64) -> u64 {
     let arguments: Vec<String> = std::env::args().collect();
@@ -50,23 +49,6 @@ struct Instance {
     base: String,
     stop: oneshot::Sender<()>,
     finished: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn fresh_schema(label: &str) -> anyhow::Result<String> {
-    let db = sea_orm::Database::connect(database_url()).await?;
-    let schema = format!("bench_scale_{label}_{}", std::process::id());
-    db.execute_unprepared(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .await?;
-    Ok(schema)
-}
-
-async fn drop_schema(schema: &str) -> anyhow::Result<()> {
-    let db = sea_orm::Database::connect(database_url()).await?;
-    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .await?;
-    Ok(())
 }
 
 async fn start_instance(schema: &str, model: &FakeOpenAi) -> anyhow::Result<Instance> {
@@ -148,7 +130,7 @@ async fn measure(
     seconds: u64,
     model: &FakeOpenAi,
 ) -> anyhow::Result<Measured> {
-    let schema = fresh_schema(&format!("{instances}x{clients}")).await?;
+    let schema = fresh_schema(&format!("scale_{instances}x{clients}")).await?;
     let mut running = Vec::new();
     for _ in 0..instances {
         running.push(start_instance(&schema, model).await?);

@@ -26,33 +26,7 @@ pub enum Responder {
     AgentPostgres { base_url: String, schema: String },
 }
 
-/// The PostgreSQL the `agent-postgres` rows use: `CHATKIT_BENCH_DATABASE_URL`, by default the
-/// local server's `test` database.
-pub fn database_url() -> String {
-    std::env::var("CHATKIT_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh, empty schema for one measurement; [`drop_schema`] removes it.
-pub async fn fresh_schema(label: &str) -> anyhow::Result<String> {
-    use sea_orm::ConnectionTrait;
-    let db = sea_orm::Database::connect(database_url()).await?;
-    let schema = format!("bench_server_{label}_{}", std::process::id());
-    db.execute_unprepared(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    ))
-    .await?;
-    Ok(schema)
-}
-
-/// Removes a schema made by [`fresh_schema`].
-pub async fn drop_schema(schema: &str) -> anyhow::Result<()> {
-    use sea_orm::ConnectionTrait;
-    let db = sea_orm::Database::connect(database_url()).await?;
-    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .await?;
-    Ok(())
-}
+pub use crate::postgres::{database_url, drop_schema, fresh_schema};
 
 /// An application running in this process.
 pub struct InProcessApp {

@@ -8,6 +8,8 @@
 
 mod app;
 mod client;
+#[path = "../common/postgres.rs"]
+mod postgres;
 mod quick_model;
 mod responders;
 
@@ -541,70 +543,83 @@ async fn turns() -> anyhow::Result<()> {
                 _ => None,
             };
             let (role, schema) = match variant {
-                "agent-postgres" => ("agent-postgres", Some(app::fresh_schema("turns").await?)),
+                "agent-postgres" => (
+                    "agent-postgres",
+                    Some(app::fresh_schema("server_turns").await?),
+                ),
                 "relay" => ("relay", None),
                 _ if model_url.is_some() => ("agent", None),
                 _ => (variant, None),
             };
-            let server =
-                ChildApp::spawn_with(role, model_url.as_deref(), schema.as_deref()).await?;
-            let start = Instant::now();
-            let measure_from = start + WARM_UP;
-            let stop_at = measure_from + MEASURE;
-            let tasks: Vec<_> = (0..clients)
-                .map(|_| tokio::spawn(client_loop(server.address, stop_at)))
-                .collect();
-            tokio::time::sleep_until(measure_from.into()).await;
-            let server_cpu_from = server.cpu_time()?;
-            let own_cpu_from = app::cpu_time_of("/proc/self/stat")?;
-            tokio::time::sleep_until(stop_at.into()).await;
-            let server_cpu = server.cpu_time()? - server_cpu_from;
-            let own_cpu = app::cpu_time_of("/proc/self/stat")? - own_cpu_from;
-            let mut samples = Vec::new();
-            for task in tasks {
-                samples.extend(task.await??);
+            // The schema is dropped whether or not the measurement succeeded.
+            let result = async {
+                let server =
+                    ChildApp::spawn_with(role, model_url.as_deref(), schema.as_deref()).await?;
+                let measured = async {
+                    let start = Instant::now();
+                    let measure_from = start + WARM_UP;
+                    let stop_at = measure_from + MEASURE;
+                    let tasks: Vec<_> = (0..clients)
+                        .map(|_| tokio::spawn(client_loop(server.address, stop_at)))
+                        .collect();
+                    tokio::time::sleep_until(measure_from.into()).await;
+                    let server_cpu_from = server.cpu_time()?;
+                    let own_cpu_from = app::cpu_time_of("/proc/self/stat")?;
+                    tokio::time::sleep_until(stop_at.into()).await;
+                    let server_cpu = server.cpu_time()? - server_cpu_from;
+                    let own_cpu = app::cpu_time_of("/proc/self/stat")? - own_cpu_from;
+                    let mut samples = Vec::new();
+                    for task in tasks {
+                        samples.extend(task.await??);
+                    }
+                    let window: Vec<&TurnSample> = samples
+                        .iter()
+                        .filter(|sample| sample.ended >= measure_from && sample.ended <= stop_at)
+                        .collect();
+                    let per_second = window.len() as f64 / MEASURE.as_secs_f64();
+                    if variant == "relay" {
+                        relay_rate.push((clients, per_second));
+                    }
+                    let of_relay = relay_rate
+                        .iter()
+                        .find(|(at, _)| *at == clients)
+                        .map_or_else(String::new, |(_, relay)| {
+                            format!(
+                                " = {:.0} % of the relay",
+                                100.0 * per_second / relay.max(1e-9)
+                            )
+                        });
+                    let server_cores = server_cpu.as_secs_f64() / MEASURE.as_secs_f64();
+                    println!(
+                        "turns ({variant}, {clients} clients): {per_second:.0} turns/s{of_relay}; server CPU \
+                         {server_cores:.2} cores, {:.3} ms per turn; bench process (clients{}) CPU {:.2} cores",
+                        server_cpu.as_secs_f64() * 1e3 / (window.len() as f64).max(1.0),
+                        if model_url.is_some() {
+                            " and model"
+                        } else {
+                            ""
+                        },
+                        own_cpu.as_secs_f64() / MEASURE.as_secs_f64(),
+                    );
+                    println!(
+                        "  first delta: {}",
+                        Summary::new(window.iter().map(|sample| sample.first_delta).collect()).line()
+                    );
+                    println!(
+                        "  whole turn:  {}",
+                        Summary::new(window.iter().map(|sample| sample.whole).collect()).line()
+                    );
+                    anyhow::Ok(())
+                }
+                .await;
+                server.stop().await?;
+                measured
             }
-            let window: Vec<&TurnSample> = samples
-                .iter()
-                .filter(|sample| sample.ended >= measure_from && sample.ended <= stop_at)
-                .collect();
-            let per_second = window.len() as f64 / MEASURE.as_secs_f64();
-            if variant == "relay" {
-                relay_rate.push((clients, per_second));
-            }
-            let of_relay = relay_rate
-                .iter()
-                .find(|(at, _)| *at == clients)
-                .map_or_else(String::new, |(_, relay)| {
-                    format!(
-                        " = {:.0} % of the relay",
-                        100.0 * per_second / relay.max(1e-9)
-                    )
-                });
-            let server_cores = server_cpu.as_secs_f64() / MEASURE.as_secs_f64();
-            println!(
-                "turns ({variant}, {clients} clients): {per_second:.0} turns/s{of_relay}; server CPU \
-                 {server_cores:.2} cores, {:.3} ms per turn; bench process (clients{}) CPU {:.2} cores",
-                server_cpu.as_secs_f64() * 1e3 / (window.len() as f64).max(1.0),
-                if model_url.is_some() {
-                    " and model"
-                } else {
-                    ""
-                },
-                own_cpu.as_secs_f64() / MEASURE.as_secs_f64(),
-            );
-            println!(
-                "  first delta: {}",
-                Summary::new(window.iter().map(|sample| sample.first_delta).collect()).line()
-            );
-            println!(
-                "  whole turn:  {}",
-                Summary::new(window.iter().map(|sample| sample.whole).collect()).line()
-            );
-            server.stop().await?;
+            .await;
             if let Some(schema) = schema {
                 app::drop_schema(&schema).await?;
             }
+            result?;
             drop(fake);
         }
     }
