@@ -10,6 +10,10 @@
 //! [`ThreadLock`] behind it (`Engine::with_thread_lock`, ADR 0007): a request first queues in its
 //! own process, then takes the database's lock with what is left of its wait, so requests that
 //! meet on one instance take one database lock between them, in turn.
+//!
+//! Locks are per owner and thread, as the cross-instance lock's keys are: a request for a thread
+//! id its owner does not hold queues behind nobody's stream, so the engine can take the lock
+//! before it reads the thread and read it once, under the lock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -23,9 +27,12 @@ use crate::error::EngineError;
 /// The lock table, and the cross-instance lock behind it when there is one.
 #[derive(Debug, Default)]
 pub(crate) struct ThreadLocks {
-    table: parking_lot::Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    table: parking_lot::Mutex<HashMap<LockKey, Arc<AsyncMutex<()>>>>,
     cross_instance: OnceLock<Arc<dyn ThreadLock>>,
 }
+
+/// Owner id, then thread id.
+type LockKey = (String, String);
 
 /// Holds a thread's lock; releasing it removes the table entry when nobody else waits.
 #[derive(Debug)]
@@ -34,7 +41,7 @@ pub(crate) struct ThreadGuard {
     /// the next local waiter is woken, which then queues for it in the database.
     cross_instance: Option<ThreadLockGuard>,
     guard: Option<OwnedMutexGuard<()>>,
-    thread_id: String,
+    key: LockKey,
     locks: Arc<ThreadLocks>,
 }
 
@@ -54,21 +61,17 @@ impl ThreadLocks {
         timeout: Duration,
     ) -> Result<ThreadGuard, EngineError> {
         let started = Instant::now();
-        let lock = self
-            .table
-            .lock()
-            .entry(thread_id.to_owned())
-            .or_default()
-            .clone();
+        let key = (sctx.owner_id.clone(), thread_id.to_owned());
+        let lock = self.table.lock().entry(key.clone()).or_default().clone();
         let mut guard = match tokio::time::timeout(timeout, lock.lock_owned()).await {
             Ok(guard) => ThreadGuard {
                 cross_instance: None,
                 guard: Some(guard),
-                thread_id: thread_id.to_owned(),
+                key,
                 locks: Arc::clone(self),
             },
             Err(_) => {
-                self.forget_if_unused(thread_id);
+                self.forget_if_unused(&key);
                 return Err(EngineError::ThreadBusy(thread_id.to_owned()));
             }
         };
@@ -83,13 +86,13 @@ impl ThreadLocks {
 
     /// Removes the entry when only the table holds it. Clones happen under the table's lock, so
     /// the count read here cannot race with a new waiter.
-    fn forget_if_unused(&self, thread_id: &str) {
+    fn forget_if_unused(&self, key: &LockKey) {
         let mut table = self.table.lock();
         if table
-            .get(thread_id)
+            .get(key)
             .is_some_and(|lock| Arc::strong_count(lock) == 1)
         {
-            table.remove(thread_id);
+            table.remove(key);
         }
     }
 
@@ -103,7 +106,7 @@ impl Drop for ThreadGuard {
     fn drop(&mut self) {
         drop(self.cross_instance.take());
         drop(self.guard.take());
-        self.locks.forget_if_unused(&self.thread_id);
+        self.locks.forget_if_unused(&self.key);
     }
 }
 
@@ -132,6 +135,28 @@ mod tests {
             .expect("other thread is free");
         drop(other);
         drop(first);
+        assert_eq!(locks.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn owners_do_not_share_a_thread_ids_lock() {
+        let locks = Arc::new(ThreadLocks::default());
+        let alices = locks
+            .acquire("thr_1", &ctx(), Duration::from_secs(1))
+            .await
+            .expect("free");
+        let bobs = locks
+            .acquire("thr_1", &StoreContext::new("bob"), Duration::from_millis(20))
+            .await
+            .expect("another owner's thr_1 is another lock");
+        assert!(matches!(
+            locks
+                .acquire("thr_1", &ctx(), Duration::from_millis(20))
+                .await,
+            Err(EngineError::ThreadBusy(_))
+        ));
+        drop(bobs);
+        drop(alices);
         assert_eq!(locks.len(), 0);
     }
 

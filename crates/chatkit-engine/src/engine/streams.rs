@@ -208,16 +208,16 @@ impl Engine {
         thread_id: &str,
         sctx: &StoreContext,
     ) -> Result<(ThreadMetadata, ThreadGuard), EngineError> {
-        let store = &self.shared.store;
-        // Check ownership first so that a stranger cannot probe or block someone else's thread.
-        store.load_thread(thread_id, sctx).await?;
+        // Locks are the owner's (see `crate::locks`): a stranger's request for this id takes a
+        // lock nobody else holds, and fails with `NotFound` below without having waited for, or
+        // blocked, the owner's streams. So the thread is read once, under the lock, where it
+        // cannot change before the response starts.
         let guard = self
             .shared
             .locks
             .acquire(thread_id, sctx, self.shared.config.thread_busy_timeout)
             .await?;
-        // Load again under the lock: the thread may have changed (or gone) while we waited.
-        let thread = store.load_thread(thread_id, sctx).await?;
+        let thread = self.shared.store.load_thread(thread_id, sctx).await?;
         Ok((thread, guard))
     }
 
