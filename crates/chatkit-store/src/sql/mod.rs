@@ -15,11 +15,12 @@ mod store_impl;
 
 use std::sync::Arc;
 
+use sea_orm::sqlx::SqliteConnection;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult,
-    Statement, Value,
+    RuntimeErr, Statement, Value,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 pub use config::StoreConfig;
 
@@ -55,13 +56,13 @@ impl SqlBackend {
 /// Item positions come from a per-conversation counter incremented in the same statement (or
 /// transaction) as the insert, and that statement also checks ownership. On SQLite, writes are
 /// serialized in process so that concurrent writers queue on a mutex instead of sleeping in
-/// SQLite's busy handler.
+/// SQLite's busy handler, and they run on one connection the store keeps for them.
 #[derive(Debug)]
 pub struct SeaOrmStore {
     db: DatabaseConnection,
     backend: SqlBackend,
     /// Held around every SQLite write; `None` on PostgreSQL, which has row locks.
-    sqlite_write_lock: Option<Mutex<()>>,
+    sqlite_writer: Option<Mutex<SqliteWriter>>,
     /// Whether pooled connections are suspect (one was just found dead).
     health: Arc<ConnectionHealth>,
 }
@@ -151,10 +152,16 @@ impl SeaOrmStore {
                 .map_err(map_db_err)?;
         }
         tracing::info!(store.backend = backend.name(), "store connected");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         Ok(Self {
             db,
             backend,
-            sqlite_write_lock: (backend == SqlBackend::Sqlite).then(|| Mutex::new(())),
+            sqlite_writer: (backend == SqlBackend::Sqlite).then(|| {
+                Mutex::new(SqliteWriter {
+                    hold: !in_memory,
+                    held: None,
+                })
+            }),
             health,
         })
     }
@@ -164,8 +171,16 @@ impl SeaOrmStore {
         self.backend
     }
 
-    /// Closes the pool, waiting for connections in use to be returned.
+    /// Closes the pool, waiting for connections in use to be returned, and the held writer.
     pub async fn close(self) -> Result<(), StoreError> {
+        if let Some(writer) = &self.sqlite_writer
+            && let Some(connection) = writer.lock().await.held.take()
+        {
+            use sea_orm::sqlx::Connection;
+            connection.close().await.map_err(|error| {
+                StoreError::Backend(format!("closing the SQLite writer: {error}"))
+            })?;
+        }
         self.db.close().await.map_err(map_db_err)
     }
 
@@ -177,10 +192,59 @@ impl SeaOrmStore {
         Statement::from_sql_and_values(backend, sql, values)
     }
 
-    pub(super) async fn lock_writes(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.sqlite_write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
+    /// Takes SQLite's write lock (nothing on PostgreSQL). Writes that go through
+    /// [`SeaOrmStore::write`] with the guard run on the held writer.
+    pub(super) async fn lock_writes(&self) -> WriteGuard<'_> {
+        match &self.sqlite_writer {
+            Some(lock) => WriteGuard(Some(lock.lock().await)),
+            None => WriteGuard(None),
+        }
+    }
+
+    /// Runs a write statement under `guard`: on SQLite's held writer when there is one, else as
+    /// [`SeaOrmStore::execute`] on the pool.
+    pub(super) async fn write(
+        &self,
+        guard: &mut WriteGuard<'_>,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<u64, DbErr> {
+        match guard.0.as_deref_mut() {
+            Some(writer) if writer.hold => writer
+                .run(&self.db, sql, values, |query, connection| {
+                    Box::pin(async move {
+                        query
+                            .execute(connection)
+                            .await
+                            .map(|done| done.rows_affected())
+                    })
+                })
+                .await
+                .map_err(|error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error)))),
+            _ => self.execute(&self.db, sql, values).await,
+        }
+    }
+
+    /// As [`SeaOrmStore::write`], for a write that returns a row (`RETURNING`).
+    pub(super) async fn write_returning(
+        &self,
+        guard: &mut WriteGuard<'_>,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Option<QueryResult>, StoreError> {
+        match guard.0.as_deref_mut() {
+            Some(writer) if writer.hold => writer
+                .run(&self.db, sql, values, |query, connection| {
+                    Box::pin(async move {
+                        query
+                            .fetch_optional(connection)
+                            .await
+                            .map(|row| row.map(QueryResult::from))
+                    })
+                })
+                .await
+                .map_err(|error| map_db_err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))),
+            _ => self.query_one(&self.db, sql, values).await,
         }
     }
 
@@ -202,17 +266,34 @@ impl SeaOrmStore {
         true
     }
 
+    /// Runs `statement`, and once more on another connection when its connection was lost
+    /// (PostgreSQL only). SQLite's connections are a file opened in this process: there is no
+    /// session to lose between statements, so the copy a retry needs (the values include an
+    /// item's JSON) is not made there.
+    async fn run<T, Run, Ran>(&self, statement: Statement, run: Run) -> Result<T, DbErr>
+    where
+        Run: Fn(Statement) -> Ran,
+        Ran: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        if self.backend == SqlBackend::Sqlite {
+            return run(statement).await;
+        }
+        match run(statement.clone()).await {
+            Err(error) if self.lost_connection(&error) => run(statement).await,
+            other => other,
+        }
+    }
+
     pub(super) async fn query_one(
         &self,
         db: &impl ConnectionTrait,
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>, StoreError> {
-        let statement = self.statement(sql, values);
-        match db.query_one_raw(statement.clone()).await {
-            Err(error) if self.lost_connection(&error) => db.query_one_raw(statement).await,
-            other => other,
-        }
+        self.run(self.statement(sql, values), |statement| {
+            db.query_one_raw(statement)
+        })
+        .await
         .map_err(map_db_err)
     }
 
@@ -222,11 +303,10 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, StoreError> {
-        let statement = self.statement(sql, values);
-        match db.query_all_raw(statement.clone()).await {
-            Err(error) if self.lost_connection(&error) => db.query_all_raw(statement).await,
-            other => other,
-        }
+        self.run(self.statement(sql, values), |statement| {
+            db.query_all_raw(statement)
+        })
+        .await
         .map_err(map_db_err)
     }
 
@@ -236,11 +316,61 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<u64, DbErr> {
-        let statement = self.statement(sql, values);
-        match db.execute_raw(statement.clone()).await {
-            Err(error) if self.lost_connection(&error) => db.execute_raw(statement).await,
-            other => other,
-        }
+        self.run(self.statement(sql, values), |statement| {
+            db.execute_raw(statement)
+        })
+        .await
         .map(|result| result.rows_affected())
+    }
+}
+
+/// SQLite's write lock and what it guards.
+#[derive(Debug)]
+struct SqliteWriter {
+    /// Whether writes run on a held connection: not for in-memory databases, where a connection
+    /// taken out of the pool would let the pool open a new one onto a new, empty database.
+    hold: bool,
+    /// A connection taken out of the pool for writes: they then skip the pool's checkout and the
+    /// ping sqlx sends on every connection given back to it (a hop to the driver's thread each).
+    /// `None` before the first write and after a failure that was not the statement's own.
+    held: Option<SqliteConnection>,
+}
+
+/// What [`SeaOrmStore::lock_writes`] gives: SQLite's write lock, or nothing on PostgreSQL.
+pub(super) struct WriteGuard<'a>(Option<MutexGuard<'a, SqliteWriter>>);
+
+type SqliteQuery<'q> =
+    sea_orm::sqlx::query::Query<'q, sea_orm::sqlx::Sqlite, sea_query_sqlx::SqlxValues>;
+
+impl SqliteWriter {
+    /// Runs one statement on the held connection, taking one out of the pool first if needed.
+    async fn run<T>(
+        &mut self,
+        db: &DatabaseConnection,
+        sql: &str,
+        values: Vec<Value>,
+        run: impl for<'c> FnOnce(
+            SqliteQuery<'c>,
+            &'c mut SqliteConnection,
+        ) -> futures::future::BoxFuture<'c, Result<T, sea_orm::sqlx::Error>>,
+    ) -> Result<T, sea_orm::sqlx::Error> {
+        let connection = match self.held.take() {
+            Some(connection) => connection,
+            None => db.get_sqlite_connection_pool().acquire().await?.detach(),
+        };
+        let connection = self.held.insert(connection);
+        let query = sea_orm::sqlx::query_with(
+            sea_orm::sqlx::AssertSqlSafe(sql),
+            sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
+        );
+        let result = run(query, connection).await;
+        // A database error (a constraint, say) is the statement's; anything else may have left
+        // the connection unusable, so the next write takes a fresh one.
+        if let Err(error) = &result
+            && !matches!(error, sea_orm::sqlx::Error::Database(_))
+        {
+            self.held = None;
+        }
+        result
     }
 }

@@ -78,9 +78,9 @@ impl RateLimiter for SeaOrmStore {
         if self.backend == SqlBackend::Sqlite {
             values.push(now_micros().into());
         }
-        let _write = self.lock_writes().await;
+        let mut guard = self.lock_writes().await;
         let row = self
-            .query_one(&self.db, &acquire_sql(self.backend), values)
+            .write_returning(&mut guard, &acquire_sql(self.backend), values)
             .await?
             .ok_or_else(|| StoreError::Backend("rate limit upsert returned no row".to_owned()))?;
         let granted: i32 = get(&row, "granted")?;

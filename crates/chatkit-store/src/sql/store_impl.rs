@@ -10,7 +10,7 @@ use sea_orm::{TransactionTrait, Value};
 use serde_json::{Map, Value as Json};
 
 use super::rows::*;
-use super::{SeaOrmStore, SqlBackend};
+use super::{SeaOrmStore, SqlBackend, WriteGuard};
 use crate::store::{check_feedback_items, check_item_thread, check_limit};
 use crate::{RecordKind, Store, StoreContext, StoreError};
 
@@ -26,9 +26,10 @@ impl SeaOrmStore {
             .is_some())
     }
 
-    /// Appends an item at the next position. The caller holds the SQLite write lock.
+    /// Appends an item at the next position, under the caller's write lock.
     async fn append_item(
         &self,
+        guard: &mut WriteGuard<'_>,
         thread_id: &str,
         item: &ThreadItem,
         ctx: &StoreContext,
@@ -50,7 +51,7 @@ impl SeaOrmStore {
                     INSERT INTO messages (owner_id, conversation_id, id, position, kind, role,
                         content, item, created_at, updated_at)
                     SELECT $1, $2, $3, counter.next_position, $4, $5, $6, $7, $8, $9 FROM counter";
-                match self.execute(&self.db, sql, values).await {
+                match self.write(guard, sql, values).await {
                     Ok(0) => Err(StoreError::not_found(RecordKind::Thread, thread_id)),
                     Ok(_) => Ok(()),
                     Err(error) if is_unique_violation(&error) => Err(conflict()),
@@ -64,7 +65,7 @@ impl SeaOrmStore {
                         role, content, item, created_at, updated_at)
                     SELECT $1, $2, $3, next_position + 1, $4, $5, $6, $7, $8, $9
                     FROM conversations WHERE owner_id = $1 AND id = $2";
-                match self.execute(&self.db, sql, values).await {
+                match self.write(guard, sql, values).await {
                     Ok(0) => Err(StoreError::not_found(RecordKind::Thread, thread_id)),
                     Ok(_) => Ok(()),
                     Err(error) if is_unique_violation(&error) => Err(conflict()),
@@ -83,9 +84,9 @@ impl SeaOrmStore {
         what: RecordKind,
         id: &str,
     ) -> Result<(), StoreError> {
-        let _guard = self.lock_writes().await;
+        let mut guard = self.lock_writes().await;
         let rows = self
-            .execute(&self.db, sql, values)
+            .write(&mut guard, sql, values)
             .await
             .map_err(map_db_err)?;
         if rows == 0 {
@@ -94,17 +95,19 @@ impl SeaOrmStore {
         Ok(())
     }
 
-    /// Replaces an existing item in place; false when the thread has no item with this id.
+    /// Replaces an existing item in place, under the caller's write lock; false when the thread
+    /// has no item with this id.
     async fn replace_item(
         &self,
+        guard: &mut WriteGuard<'_>,
         thread_id: &str,
         item: &ThreadItem,
         ctx: &StoreContext,
     ) -> Result<bool, StoreError> {
         let values = item_row(ctx, thread_id, item, None, chatkit_protocol::time::now())?;
         let rows = self
-            .execute(
-                &self.db,
+            .write(
+                guard,
                 "UPDATE messages SET kind = $4, role = $5, content = $6, item = $7,
                     created_at = $8, updated_at = $9
                  WHERE owner_id = $1 AND conversation_id = $2 AND id = $3",
@@ -146,9 +149,9 @@ impl Store for SeaOrmStore {
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
         let values = self.thread_values(thread, ctx, chatkit_protocol::time::now())?;
-        let _guard = self.lock_writes().await;
-        self.execute(
-            &self.db,
+        let mut guard = self.lock_writes().await;
+        self.write(
+            &mut guard,
             "INSERT INTO conversations (owner_id, id, title, status, status_reason,
                 allowed_image_domains, metadata, created_at, created_at_us, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -294,8 +297,8 @@ impl Store for SeaOrmStore {
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
         check_item_thread(thread_id, item)?;
-        let _guard = self.lock_writes().await;
-        self.append_item(thread_id, item, ctx).await
+        let mut guard = self.lock_writes().await;
+        self.append_item(&mut guard, thread_id, item, ctx).await
     }
 
     #[tracing::instrument(name = "store.save_item", skip_all, fields(thread.id = %thread_id, item.id = %item.id()))]
@@ -306,15 +309,15 @@ impl Store for SeaOrmStore {
         ctx: &StoreContext,
     ) -> Result<(), StoreError> {
         check_item_thread(thread_id, item)?;
-        let _guard = self.lock_writes().await;
-        if self.replace_item(thread_id, item, ctx).await? {
+        let mut guard = self.lock_writes().await;
+        if self.replace_item(&mut guard, thread_id, item, ctx).await? {
             return Ok(());
         }
-        match self.append_item(thread_id, item, ctx).await {
+        match self.append_item(&mut guard, thread_id, item, ctx).await {
             // Another writer inserted the same id between our update and our insert (possible on
             // PostgreSQL only): the item exists now, so replacing it is the upsert's answer.
             Err(StoreError::Conflict { .. }) => {
-                if self.replace_item(thread_id, item, ctx).await? {
+                if self.replace_item(&mut guard, thread_id, item, ctx).await? {
                     Ok(())
                 } else {
                     Err(StoreError::Conflict {
@@ -407,9 +410,9 @@ impl Store for SeaOrmStore {
             metadata,
             now.into(),
         ];
-        let _guard = self.lock_writes().await;
-        self.execute(
-            &self.db,
+        let mut guard = self.lock_writes().await;
+        self.write(
+            &mut guard,
             "INSERT INTO attachments (owner_id, id, thread_id, name, mime_type, attachment,
                 metadata, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
