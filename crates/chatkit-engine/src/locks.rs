@@ -146,7 +146,11 @@ mod tests {
             .await
             .expect("free");
         let bobs = locks
-            .acquire("thr_1", &StoreContext::new("bob"), Duration::from_millis(20))
+            .acquire(
+                "thr_1",
+                &StoreContext::new("bob"),
+                Duration::from_millis(20),
+            )
             .await
             .expect("another owner's thr_1 is another lock");
         assert!(matches!(
