@@ -201,6 +201,39 @@ impl SeaOrmStore {
         }
     }
 
+    /// Runs a read on SQLite's held writer when it is free at this moment (never waiting for
+    /// it, and never ahead of a writer waiting for it), else on the pool. The writer's page cache
+    /// is the one connection that its own commits do not invalidate, and a statement on it skips
+    /// the pool's checkout and return ping.
+    pub(super) async fn read_all(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<QueryResult>, StoreError> {
+        match self.idle_writer() {
+            Some(mut writer) => writer.fetch_all(&self.db, sql, values).await,
+            None => self.query_all(&self.db, sql, values).await,
+        }
+    }
+
+    /// As [`SeaOrmStore::read_all`], for at most one row.
+    pub(super) async fn read_one(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Option<QueryResult>, StoreError> {
+        match self.idle_writer() {
+            Some(mut writer) => writer.fetch_optional(&self.db, sql, values).await,
+            None => self.query_one(&self.db, sql, values).await,
+        }
+    }
+
+    /// SQLite's held writer, if there is one and nobody holds or waits for the write lock.
+    fn idle_writer(&self) -> Option<MutexGuard<'_, SqliteWriter>> {
+        let writer = self.sqlite_writer.as_ref()?.try_lock().ok()?;
+        writer.hold.then_some(writer)
+    }
+
     /// Runs a write statement under `guard`: on SQLite's held writer when there is one, else as
     /// [`SeaOrmStore::execute`] on the pool.
     pub(super) async fn write(
@@ -209,19 +242,9 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<u64, DbErr> {
-        match guard.0.as_deref_mut() {
-            Some(writer) if writer.hold => writer
-                .run(&self.db, sql, values, |query, connection| {
-                    Box::pin(async move {
-                        query
-                            .execute(connection)
-                            .await
-                            .map(|done| done.rows_affected())
-                    })
-                })
-                .await
-                .map_err(|error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error)))),
-            _ => self.execute(&self.db, sql, values).await,
+        match guard.held() {
+            Some(writer) => writer.execute(&self.db, sql, values).await,
+            None => self.execute(&self.db, sql, values).await,
         }
     }
 
@@ -232,19 +255,9 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>, StoreError> {
-        match guard.0.as_deref_mut() {
-            Some(writer) if writer.hold => writer
-                .run(&self.db, sql, values, |query, connection| {
-                    Box::pin(async move {
-                        query
-                            .fetch_optional(connection)
-                            .await
-                            .map(|row| row.map(QueryResult::from))
-                    })
-                })
-                .await
-                .map_err(|error| map_db_err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))),
-            _ => self.query_one(&self.db, sql, values).await,
+        match guard.held() {
+            Some(writer) => writer.fetch_optional(&self.db, sql, values).await,
+            None => self.query_one(&self.db, sql, values).await,
         }
     }
 
@@ -342,6 +355,13 @@ pub(super) struct WriteGuard<'a>(Option<MutexGuard<'a, SqliteWriter>>);
 type SqliteQuery<'q> =
     sea_orm::sqlx::query::Query<'q, sea_orm::sqlx::Sqlite, sea_query_sqlx::SqlxValues>;
 
+impl WriteGuard<'_> {
+    /// The held writer, when this guard is SQLite's and writes run on one.
+    fn held(&mut self) -> Option<&mut SqliteWriter> {
+        self.0.as_deref_mut().filter(|writer| writer.hold)
+    }
+}
+
 impl SqliteWriter {
     /// Runs one statement on the held connection, taking one out of the pool first if needed.
     async fn run<T>(
@@ -352,7 +372,8 @@ impl SqliteWriter {
         run: impl for<'c> FnOnce(
             SqliteQuery<'c>,
             &'c mut SqliteConnection,
-        ) -> futures::future::BoxFuture<'c, Result<T, sea_orm::sqlx::Error>>,
+        )
+            -> futures::future::BoxFuture<'c, Result<T, sea_orm::sqlx::Error>>,
     ) -> Result<T, sea_orm::sqlx::Error> {
         let connection = match self.held.take() {
             Some(connection) => connection,
@@ -373,4 +394,55 @@ impl SqliteWriter {
         }
         result
     }
+
+    async fn execute(
+        &mut self,
+        db: &DatabaseConnection,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<u64, DbErr> {
+        self.run(db, sql, values, |query, connection| {
+            Box::pin(async move { Ok(query.execute(connection).await?.rows_affected()) })
+        })
+        .await
+        .map_err(|error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error))))
+    }
+
+    async fn fetch_all(
+        &mut self,
+        db: &DatabaseConnection,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<QueryResult>, StoreError> {
+        self.run(db, sql, values, |query, connection| {
+            Box::pin(async move {
+                let rows = query.fetch_all(connection).await?;
+                Ok(rows.into_iter().map(QueryResult::from).collect())
+            })
+        })
+        .await
+        .map_err(query_error)
+    }
+
+    async fn fetch_optional(
+        &mut self,
+        db: &DatabaseConnection,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Option<QueryResult>, StoreError> {
+        self.run(db, sql, values, |query, connection| {
+            Box::pin(async move {
+                Ok(query
+                    .fetch_optional(connection)
+                    .await?
+                    .map(QueryResult::from))
+            })
+        })
+        .await
+        .map_err(query_error)
+    }
+}
+
+fn query_error(error: sea_orm::sqlx::Error) -> StoreError {
+    map_db_err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))
 }

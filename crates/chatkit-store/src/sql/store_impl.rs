@@ -17,8 +17,7 @@ use crate::{RecordKind, Store, StoreContext, StoreError};
 impl SeaOrmStore {
     async fn thread_exists(&self, thread_id: &str, ctx: &StoreContext) -> Result<bool, StoreError> {
         Ok(self
-            .query_one(
-                &self.db,
+            .read_one(
                 "SELECT 1 AS found FROM conversations WHERE owner_id = $1 AND id = $2",
                 vec![ctx.owner_id.clone().into(), thread_id.into()],
             )
@@ -132,11 +131,7 @@ impl Store for SeaOrmStore {
             self.thread_columns()
         );
         let row = self
-            .query_one(
-                &self.db,
-                &sql,
-                vec![ctx.owner_id.clone().into(), thread_id.into()],
-            )
+            .read_one(&sql, vec![ctx.owner_id.clone().into(), thread_id.into()])
             .await?
             .ok_or_else(|| StoreError::not_found(RecordKind::Thread, thread_id))?;
         self.thread_from_row(&row)
@@ -185,8 +180,7 @@ impl Store for SeaOrmStore {
         let mut filter = String::new();
         if let Some(cursor) = after {
             let row = self
-                .query_one(
-                    &self.db,
+                .read_one(
                     "SELECT created_at_us FROM conversations WHERE owner_id = $1 AND id = $2",
                     vec![ctx.owner_id.clone().into(), cursor.into()],
                 )
@@ -204,7 +198,7 @@ impl Store for SeaOrmStore {
              ORDER BY created_at_us {direction}, id {direction} LIMIT $2",
             self.thread_columns()
         );
-        let rows = self.query_all(&self.db, &sql, values).await?;
+        let rows = self.read_all(&sql, values).await?;
         let has_more = rows.len() > limit;
         let data = rows
             .iter()
@@ -240,8 +234,7 @@ impl Store for SeaOrmStore {
         let mut filter = String::new();
         if let Some(cursor) = after {
             let row = self
-                .query_one(
-                    &self.db,
+                .read_one(
                     "SELECT position FROM messages
                      WHERE owner_id = $1 AND conversation_id = $2 AND id = $3",
                     vec![ctx.owner_id.clone().into(), thread_id.into(), cursor.into()],
@@ -266,7 +259,7 @@ impl Store for SeaOrmStore {
              ORDER BY position {direction} LIMIT $3",
             self.json_column("item")
         );
-        let rows = self.query_all(&self.db, &sql, values).await?;
+        let rows = self.read_all(&sql, values).await?;
         if rows.is_empty() && after.is_none() && !self.thread_exists(thread_id, ctx).await? {
             return Err(StoreError::not_found(RecordKind::Thread, thread_id));
         }
@@ -342,8 +335,7 @@ impl Store for SeaOrmStore {
             self.json_column("item")
         );
         let row = self
-            .query_one(
-                &self.db,
+            .read_one(
                 &sql,
                 vec![
                     ctx.owner_id.clone().into(),
@@ -439,8 +431,7 @@ impl Store for SeaOrmStore {
             self.json_column("metadata")
         );
         let row = self
-            .query_one(
-                &self.db,
+            .read_one(
                 &sql,
                 vec![ctx.owner_id.clone().into(), attachment_id.into()],
             )
@@ -548,8 +539,7 @@ impl Store for SeaOrmStore {
         ctx: &StoreContext,
     ) -> Result<Option<FeedbackKind>, StoreError> {
         let row = self
-            .query_one(
-                &self.db,
+            .read_one(
                 "SELECT feedback.kind AS kind FROM messages
                  LEFT JOIN feedback ON feedback.owner_id = messages.owner_id
                     AND feedback.conversation_id = messages.conversation_id
