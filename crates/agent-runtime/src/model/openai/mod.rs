@@ -1,18 +1,20 @@
 //! OpenAI and OpenAI-compatible providers: Chat Completions and the Responses API.
 //!
-//! Both providers share one transport: a `reqwest` client, server-sent events through
-//! `reqwest-eventsource` with its own reconnection switched off (a completion request must never
-//! be re-sent behind the caller's back), an idle timeout per event, and retries with backoff for
-//! connection errors, 429 and 5xx that happen before the first event reached the caller.
+//! Both providers share one transport: a `reqwest` client whose response body is read as
+//! server-sent events by this module's own parser (`sse`, ADR 0016), never reconnecting (a
+//! completion request must never be re-sent behind the caller's back), an idle timeout per read,
+//! and retries with backoff for connection errors, 429 and 5xx that happen before the first event
+//! reached the caller.
 
 mod chat;
 mod responses;
+mod sse;
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use reqwest_eventsource::{Error as SseError, Event as SseEvent, EventSource, retry::Never};
 use serde_json::Value;
 
 pub use chat::{ChatCompletionsParser, OpenAiChatProvider};
@@ -21,6 +23,7 @@ pub use responses::{OpenAiResponsesProvider, ResponsesParser};
 use crate::error::AgentError;
 use crate::model::{ModelEvent, ModelEventStream};
 use crate::secret::ApiKey;
+use sse::SseParser;
 
 /// How often and how patiently a provider retries a request that failed before its first event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,16 +168,11 @@ impl Transport {
         })
     }
 
-    fn open(&self, body: &Value) -> Result<EventSource, AgentError> {
-        let request = self
-            .client
+    fn request(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.client
             .post(&self.url)
             .headers(self.headers.clone())
-            .json(body);
-        let mut source = EventSource::new(request)
-            .map_err(|error| AgentError::Configuration(error.to_string()))?;
-        source.set_retry_policy(Box::new(Never));
-        Ok(source)
+            .json(body)
     }
 
     /// Posts a multipart form (no streaming, no retries: an upload is not re-sent behind the
@@ -232,87 +230,77 @@ impl Transport {
             let mut retries_done: u32 = 0;
             'attempt: loop {
                 let mut parser = new_parser();
-                let mut source = match self.open(&body) {
-                    Ok(source) => source,
-                    Err(error) => {
-                        yield Err(error);
-                        return;
-                    }
-                };
                 let mut yielded_any = false;
-                let mut opened = false;
                 let mut out = Vec::new();
-                let (error, retryable, retry_after) = loop {
-                    let next = tokio::time::timeout(self.idle_timeout, source.next()).await;
-                    let item = match next {
-                        Err(_) => break (AgentError::Timeout(self.idle_timeout), false, None),
-                        Ok(None) => Err(SseError::StreamEnded),
-                        Ok(Some(item)) => item,
+                let (error, retryable, retry_after) = 'failed: {
+                    let sent = tokio::time::timeout(self.idle_timeout, self.request(&body).send()).await;
+                    let response = match sent {
+                        Err(_) => break 'failed (AgentError::Timeout(self.idle_timeout), false, None),
+                        Ok(Err(error)) => {
+                            break 'failed (AgentError::Connection(error_chain(&error)), true, None);
+                        }
+                        Ok(Ok(response)) => response,
                     };
-                    match item {
-                        Ok(SseEvent::Open) => opened = true,
-                        Ok(SseEvent::Message(message)) => {
+                    let status = response.status();
+                    if !status.is_success() {
+                        let retry_after = response
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|value| value.to_str().ok())
+                            .and_then(|value| value.trim().parse::<u64>().ok())
+                            .map(Duration::from_secs);
+                        let body = tokio::time::timeout(self.idle_timeout, response.text())
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                            .unwrap_or_default();
+                        let retryable = status.as_u16() == 429 || status.is_server_error();
+                        let error = AgentError::Provider {
+                            status: status.as_u16(),
+                            body: truncate_chars(&body, MAX_ERROR_BODY_CHARS),
+                        };
+                        break 'failed (error, retryable, retry_after);
+                    }
+                    if let Some(problem) = not_an_event_stream(response.headers()) {
+                        break 'failed (AgentError::Protocol(problem), false, None);
+                    }
+                    let mut chunks = response.bytes_stream();
+                    let mut sse = SseParser::default();
+                    let mut messages: VecDeque<sse::SseEvent> = VecDeque::new();
+                    loop {
+                        while let Some(message) = messages.pop_front() {
                             let outcome = parser.on_event(&message.event, &message.data, &mut out);
                             for event in out.drain(..) {
                                 yielded_any = true;
                                 yield Ok(event);
                             }
                             match outcome {
-                                Ok(true) => {
-                                    source.close();
+                                Ok(true) => return,
+                                Ok(false) => {}
+                                Err(error) => break 'failed (error, false, None),
+                            }
+                        }
+                        // The idle timeout runs per read from the network, not per event: one
+                        // read usually carries many deltas.
+                        match tokio::time::timeout(self.idle_timeout, chunks.next()).await {
+                            Err(_) => break 'failed (AgentError::Timeout(self.idle_timeout), false, None),
+                            Ok(Some(Ok(chunk))) => sse.feed(&chunk, &mut messages),
+                            Ok(Some(Err(error))) => {
+                                let error = AgentError::StreamInterrupted(error_chain(&error));
+                                break 'failed (error, true, None);
+                            }
+                            Ok(None) => match parser.on_end(&mut out) {
+                                Ok(()) => {
+                                    for event in out.drain(..) {
+                                        yield Ok(event);
+                                    }
                                     return;
                                 }
-                                Ok(false) => {}
-                                Err(error) => break (error, false, None),
-                            }
+                                Err(error) => break 'failed (error, true, None),
+                            },
                         }
-                        Err(SseError::StreamEnded) => match parser.on_end(&mut out) {
-                            Ok(()) => {
-                                for event in out.drain(..) {
-                                    yield Ok(event);
-                                }
-                                return;
-                            }
-                            Err(error) => break (error, true, None),
-                        },
-                        Err(SseError::Transport(error)) => {
-                            let text = error_chain(&error);
-                            let error = if opened {
-                                AgentError::StreamInterrupted(text)
-                            } else {
-                                AgentError::Connection(text)
-                            };
-                            break (error, true, None);
-                        }
-                        Err(SseError::InvalidStatusCode(status, response)) => {
-                            let retry_after = response
-                                .headers()
-                                .get("retry-after")
-                                .and_then(|value| value.to_str().ok())
-                                .and_then(|value| value.trim().parse::<u64>().ok())
-                                .map(Duration::from_secs);
-                            let body = tokio::time::timeout(self.idle_timeout, response.text())
-                                .await
-                                .ok()
-                                .and_then(Result::ok)
-                                .unwrap_or_default();
-                            let retryable = status.as_u16() == 429 || status.is_server_error();
-                            let error = AgentError::Provider {
-                                status: status.as_u16(),
-                                body: truncate_chars(&body, MAX_ERROR_BODY_CHARS),
-                            };
-                            break (error, retryable, retry_after);
-                        }
-                        Err(SseError::InvalidContentType(content_type, _)) => {
-                            let error = AgentError::Protocol(format!(
-                                "expected an event stream, got content type {content_type:?}"
-                            ));
-                            break (error, false, None);
-                        }
-                        Err(other) => break (AgentError::Protocol(other.to_string()), false, None),
                     }
                 };
-                drop(source);
                 if retryable && !yielded_any && retries_done < self.retry.max_retries {
                     retries_done += 1;
                     let delay = self.backoff(retries_done, retry_after);
@@ -330,6 +318,26 @@ impl Transport {
             }
         })
     }
+}
+
+/// Why a successful answer is not an event stream, if it is not one.
+fn not_an_event_stream(headers: &HeaderMap) -> Option<String> {
+    let content_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let essence = content_type
+        .as_deref()
+        .and_then(|value| value.split(';').next())
+        .map(str::trim);
+    if essence.is_some_and(|essence| essence.eq_ignore_ascii_case("text/event-stream")) {
+        return None;
+    }
+    Some(match content_type {
+        Some(content_type) => {
+            format!("expected an event stream, got content type {content_type:?}")
+        }
+        None => "expected an event stream, got no content type".to_owned(),
+    })
 }
 
 /// Merges the caller's extra body fields into a request, over the fields built from settings: a
