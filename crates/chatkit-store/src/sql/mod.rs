@@ -73,6 +73,9 @@ impl SeaOrmStore {
     #[tracing::instrument(name = "store.connect", skip_all)]
     pub async fn connect(config: StoreConfig) -> Result<Self, StoreError> {
         let url = config.url.as_str();
+        // One connection, never closed, for an in-memory SQLite database: another connection
+        // would open another, empty, database.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let backend = if url.starts_with("sqlite:") {
             SqlBackend::Sqlite
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -112,7 +115,7 @@ impl SeaOrmStore {
                         .busy_timeout(busy_timeout)
                         .foreign_keys(true)
                 });
-                if url.contains(":memory:") || url.contains("mode=memory") {
+                if in_memory {
                     options
                         .max_connections(1)
                         .min_connections(1)
@@ -152,7 +155,6 @@ impl SeaOrmStore {
                 .map_err(map_db_err)?;
         }
         tracing::info!(store.backend = backend.name(), "store connected");
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         Ok(Self {
             db,
             backend,
@@ -283,7 +285,11 @@ impl SeaOrmStore {
     /// (PostgreSQL only). SQLite's connections are a file opened in this process: there is no
     /// session to lose between statements, so the copy a retry needs (the values include an
     /// item's JSON) is not made there.
-    async fn run<T, Run, Ran>(&self, statement: Statement, run: Run) -> Result<T, DbErr>
+    async fn run_retrying_lost<T, Run, Ran>(
+        &self,
+        statement: Statement,
+        run: Run,
+    ) -> Result<T, DbErr>
     where
         Run: Fn(Statement) -> Ran,
         Ran: std::future::Future<Output = Result<T, DbErr>>,
@@ -303,7 +309,7 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>, StoreError> {
-        self.run(self.statement(sql, values), |statement| {
+        self.run_retrying_lost(self.statement(sql, values), |statement| {
             db.query_one_raw(statement)
         })
         .await
@@ -316,7 +322,7 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, StoreError> {
-        self.run(self.statement(sql, values), |statement| {
+        self.run_retrying_lost(self.statement(sql, values), |statement| {
             db.query_all_raw(statement)
         })
         .await
@@ -329,7 +335,7 @@ impl SeaOrmStore {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<u64, DbErr> {
-        self.run(self.statement(sql, values), |statement| {
+        self.run_retrying_lost(self.statement(sql, values), |statement| {
             db.execute_raw(statement)
         })
         .await
