@@ -234,6 +234,26 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn add_thread_item_and_save_thread(
+        &self,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        check_item_thread(&thread.id, item)?;
+        let mut state = self.write();
+        let entry = thread_mut(&mut state, &thread.id, ctx)?;
+        if entry.positions.contains_key(item.id()) {
+            return Err(StoreError::Conflict {
+                what: RecordKind::Item,
+                id: item.id().to_owned(),
+            });
+        }
+        entry.append(item.clone());
+        entry.metadata = thread.clone();
+        Ok(())
+    }
+
     async fn save_item(
         &self,
         thread_id: &str,

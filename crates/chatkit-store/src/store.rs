@@ -25,6 +25,7 @@ use crate::{ItemIdKind, StoreContext, StoreError, generate_id};
 /// difference beyond noise tells the two cases apart.
 ///
 /// **Not found.** Loads, deletes, [`add_thread_item`](Store::add_thread_item),
+/// [`add_thread_item_and_save_thread`](Store::add_thread_item_and_save_thread),
 /// [`save_item`](Store::save_item), [`load_thread_items`](Store::load_thread_items) and
 /// [`save_feedback`](Store::save_feedback) return [`StoreError::NotFound`] when the thread (or
 /// item, or attachment) does not exist for this owner. Deletes are not idempotent: deleting
@@ -116,6 +117,30 @@ pub trait Store: Send + Sync {
         item: &ThreadItem,
         ctx: &StoreContext,
     ) -> Result<(), StoreError>;
+
+    /// Appends a new item to the thread, as [`add_thread_item`](Store::add_thread_item) does,
+    /// and saves the thread's title, status, image domains and metadata, as
+    /// [`save_thread`](Store::save_thread) does, in one write: a turn that changed its thread
+    /// (a usage record in its metadata, say) saves the change with its answer instead of in a
+    /// commit of its own.
+    ///
+    /// The thread must already be the owner's: unlike `save_thread` this never creates one
+    /// ([`StoreError::NotFound`] otherwise). Errors are those of `add_thread_item`, and on
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`] and [`StoreError::InvalidInput`]
+    /// nothing is written, neither the item nor the thread.
+    ///
+    /// The provided implementation makes the two calls one after the other (the item first), so
+    /// a failure of the backend between them leaves the item without the thread's change; the
+    /// stores of this crate override it with one atomic write.
+    async fn add_thread_item_and_save_thread(
+        &self,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.add_thread_item(&thread.id, item, ctx).await?;
+        self.save_thread(thread, ctx).await
+    }
 
     /// Replaces the item with the same id in place (keeping its position), or appends it when
     /// the thread has no such item.

@@ -230,3 +230,138 @@ pub async fn delete_item_removes_only_that_item(store: Arc<dyn Store>) {
         expected
     );
 }
+
+/// `add_thread_item_and_save_thread` writes the item (at the end of the thread) and the thread's
+/// fields together, or neither: not on a duplicate id, an item of another thread, a missing
+/// thread or another owner's thread, which it never creates. The store keeps working after each
+/// refusal.
+pub async fn add_item_and_save_thread_writes_both_or_neither(store: Arc<dyn Store>) {
+    let ctx = owner();
+    let thread_id = new_thread(store.as_ref(), &ctx, base_time()).await;
+    let first = user_message(&thread_id, "question", base_time());
+    store
+        .add_thread_item(&thread_id, &first, &ctx)
+        .await
+        .expect("first add");
+    let mut thread = store.load_thread(&thread_id, &ctx).await.expect("load");
+    thread.title = Some("Usage".to_owned());
+    thread.metadata.insert(
+        "usage".to_owned(),
+        serde_json::json!({"input_tokens": 12, "runs": 1}),
+    );
+    let answer = assistant_message(&thread_id, "answer", base_time() - Duration::seconds(5));
+    store
+        .add_thread_item_and_save_thread(&thread, &answer, &ctx)
+        .await
+        .expect("item and thread");
+    let saved = store.load_thread(&thread_id, &ctx).await.expect("load");
+    assert_eq!(saved.title, thread.title);
+    assert_eq!(saved.metadata, thread.metadata);
+    let order = vec![first.id().to_owned(), answer.id().to_owned()];
+    assert_eq!(
+        ids(&all_items(store.as_ref(), &ctx, &thread_id, Order::Asc).await),
+        order
+    );
+
+    // A duplicate id: a conflict, and the thread's change is not written either.
+    let mut changed = thread.clone();
+    changed.title = Some("Must not land".to_owned());
+    changed
+        .metadata
+        .insert("usage".to_owned(), serde_json::json!({"runs": 99}));
+    let result = store
+        .add_thread_item_and_save_thread(&changed, &answer, &ctx)
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Conflict {
+                what: RecordKind::Item,
+                ..
+            })
+        ),
+        "a duplicate id: {result:?}"
+    );
+    // An item that names another thread.
+    let other = new_thread(store.as_ref(), &ctx, base_time()).await;
+    let foreign = user_message(&other, "wrong thread", base_time());
+    let result = store
+        .add_thread_item_and_save_thread(&changed, &foreign, &ctx)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::InvalidInput(_))),
+        "an item of another thread: {result:?}"
+    );
+    assert_eq!(
+        store.load_thread(&thread_id, &ctx).await.expect("load"),
+        saved,
+        "a refused call changed the thread"
+    );
+    assert_eq!(
+        ids(&all_items(store.as_ref(), &ctx, &thread_id, Order::Asc).await),
+        order
+    );
+
+    // Another owner's thread and a missing one: not found, and no thread is created.
+    let stranger = owner();
+    let theirs = user_message(&thread_id, "from a stranger", base_time());
+    expect_not_found(
+        store
+            .add_thread_item_and_save_thread(&changed, &theirs, &stranger)
+            .await,
+        RecordKind::Thread,
+        "add_thread_item_and_save_thread (another owner)",
+    );
+    expect_not_found(
+        store.load_thread(&thread_id, &stranger).await,
+        RecordKind::Thread,
+        "load_thread (the stranger's)",
+    );
+    let mut missing = changed.clone();
+    missing.id = store.generate_thread_id(&ctx);
+    let lost = user_message(&missing.id, "nowhere", base_time());
+    expect_not_found(
+        store
+            .add_thread_item_and_save_thread(&missing, &lost, &ctx)
+            .await,
+        RecordKind::Thread,
+        "add_thread_item_and_save_thread (missing thread)",
+    );
+    expect_not_found(
+        store.load_thread(&missing.id, &ctx).await,
+        RecordKind::Thread,
+        "load_thread (the missing one)",
+    );
+    assert_eq!(
+        store.load_thread(&thread_id, &ctx).await.expect("load"),
+        saved,
+        "a stranger changed the thread"
+    );
+
+    // Still working after the refusals: the next calls land.
+    let later = assistant_message(&thread_id, "later", base_time());
+    let mut last = saved.clone();
+    last.metadata
+        .insert("usage".to_owned(), serde_json::json!({"runs": 2}));
+    store
+        .add_thread_item_and_save_thread(&last, &later, &ctx)
+        .await
+        .expect("a call after the refusals");
+    let plain = user_message(&thread_id, "plain", base_time());
+    store
+        .add_thread_item(&thread_id, &plain, &ctx)
+        .await
+        .expect("add after the refusals");
+    assert_eq!(
+        store
+            .load_thread(&thread_id, &ctx)
+            .await
+            .expect("load")
+            .metadata,
+        last.metadata
+    );
+    assert_eq!(
+        ids(&all_items(store.as_ref(), &ctx, &thread_id, Order::Asc).await),
+        [order, vec![later.id().to_owned(), plain.id().to_owned()]].concat()
+    );
+}

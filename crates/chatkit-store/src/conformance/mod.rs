@@ -78,6 +78,7 @@ cases!(
     cursor_errors_are_errors_not_empty_pages,
     items_of_a_missing_thread_are_not_found,
     add_item_rejects_duplicates_and_foreign_thread_ids,
+    add_item_and_save_thread_writes_both_or_neither,
     save_item_upserts_in_place_or_appends,
     delete_item_removes_only_that_item,
     delete_thread_cascades_to_items_and_feedback,

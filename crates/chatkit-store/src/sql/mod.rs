@@ -162,6 +162,7 @@ impl SeaOrmStore {
                 Mutex::new(SqliteWriter {
                     hold: !in_memory,
                     held: None,
+                    unsettled: false,
                 })
             }),
             health,
@@ -248,6 +249,41 @@ impl SeaOrmStore {
             Some(writer) => writer.execute(&self.db, sql, values).await,
             None => self.execute(&self.db, sql, values).await,
         }
+    }
+
+    /// Runs `sql`, several statements of which the first is `BEGIN IMMEDIATE` and the last
+    /// `COMMIT`, on SQLite's held writer in one call to its driver thread, and returns the rows
+    /// they returned. Only with a guard whose [`WriteGuard::holds_writer`] is true.
+    ///
+    /// Whatever happens, no transaction stays open on the writer: a failed statement is followed
+    /// by a `ROLLBACK`, and a call given up halfway (its future dropped while the driver ran the
+    /// statements) leaves a mark that makes the writer's next user roll back first.
+    pub(super) async fn write_transaction(
+        &self,
+        guard: &mut WriteGuard<'_>,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        let Some(writer) = guard.held() else {
+            return Err(DbErr::Custom(
+                "a transaction in one call needs SQLite's held writer".to_owned(),
+            ));
+        };
+        writer.unsettled = true;
+        let result = writer
+            .run(&self.db, sql, values, |query, connection| {
+                Box::pin(async move {
+                    let rows = query.fetch_all(connection).await?;
+                    Ok(rows.into_iter().map(QueryResult::from).collect())
+                })
+            })
+            .await
+            .map_err(|error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error))));
+        if result.is_err() {
+            writer.settle().await;
+        }
+        writer.unsettled = false;
+        result
     }
 
     /// As [`SeaOrmStore::write`], for a write that returns a row (`RETURNING`).
@@ -353,6 +389,9 @@ struct SqliteWriter {
     /// ping sqlx sends on every connection given back to it (a hop to the driver's thread each).
     /// `None` before the first write and after a failure that was not the statement's own.
     held: Option<SqliteConnection>,
+    /// Set while [`SeaOrmStore::write_transaction`] runs: if it is still set when the writer is
+    /// next used, that call was given up halfway and may have left its transaction open.
+    unsettled: bool,
 }
 
 /// What [`SeaOrmStore::lock_writes`] gives: SQLite's write lock, or nothing on PostgreSQL.
@@ -365,6 +404,12 @@ impl WriteGuard<'_> {
     /// The held writer, when this guard is SQLite's and writes run on one.
     fn held(&mut self) -> Option<&mut SqliteWriter> {
         self.0.as_deref_mut().filter(|writer| writer.hold)
+    }
+
+    /// Whether writes under this guard run on SQLite's held writer (not on PostgreSQL, nor on
+    /// an in-memory SQLite database).
+    pub(super) fn holds_writer(&self) -> bool {
+        self.0.as_deref().is_some_and(|writer| writer.hold)
     }
 }
 
@@ -381,6 +426,10 @@ impl SqliteWriter {
         )
             -> futures::future::BoxFuture<'c, Result<T, sea_orm::sqlx::Error>>,
     ) -> Result<T, sea_orm::sqlx::Error> {
+        if self.unsettled {
+            self.settle().await;
+            self.unsettled = false;
+        }
         let connection = match self.held.take() {
             Some(connection) => connection,
             None => db.get_sqlite_connection_pool().acquire().await?.detach(),
@@ -399,6 +448,30 @@ impl SqliteWriter {
             self.held = None;
         }
         result
+    }
+
+    /// Rolls back whatever transaction may be open on the held connection. SQLite refusing
+    /// because none is open is the expected answer after a transaction that failed at its
+    /// `BEGIN` or committed; any other failure drops the connection, which ends its transaction.
+    async fn settle(&mut self) {
+        let Some(connection) = self.held.as_mut() else {
+            return;
+        };
+        let rolled_back = sea_orm::sqlx::query("ROLLBACK")
+            .execute(&mut *connection)
+            .await;
+        let none_open = |error: &sea_orm::sqlx::Error| match error {
+            sea_orm::sqlx::Error::Database(error) => {
+                error.message().contains("no transaction is active")
+            }
+            _ => false,
+        };
+        if let Err(error) = rolled_back
+            && !none_open(&error)
+        {
+            tracing::warn!(error = %error, "rolling back on the SQLite writer failed; it is replaced");
+            self.held = None;
+        }
     }
 
     async fn execute(

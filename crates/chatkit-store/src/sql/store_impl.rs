@@ -294,6 +294,101 @@ impl Store for SeaOrmStore {
         self.append_item(&mut guard, thread_id, item, ctx).await
     }
 
+    #[tracing::instrument(name = "store.add_thread_item_and_save_thread", skip_all, fields(thread.id = %thread.id, item.id = %item.id()))]
+    async fn add_thread_item_and_save_thread(
+        &self,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        check_item_thread(&thread.id, item)?;
+        let now = chatkit_protocol::time::now();
+        // $1-$9 are the item's row (its owner, thread and `now` shared with the thread's), $10-$16
+        // the thread's fields as `save_thread` writes them.
+        let mut values = item_row(ctx, &thread.id, item, None, now)?;
+        values.extend(
+            self.thread_values(thread, ctx, now)?
+                .into_iter()
+                .skip(2)
+                .take(7),
+        );
+        let set_thread = "title = $10, status = $11, status_reason = $12,
+            allowed_image_domains = $13, metadata = $14, created_at = $15, created_at_us = $16,
+            updated_at = $9";
+        let insert = "INSERT INTO messages (owner_id, conversation_id, id, position, kind, role,
+            content, item, created_at, updated_at)";
+        let conflict = || StoreError::Conflict {
+            what: RecordKind::Item,
+            id: item.id().to_owned(),
+        };
+        let failed = |error: sea_orm::DbErr| {
+            if is_unique_violation(&error) {
+                conflict()
+            } else {
+                map_db_err(error)
+            }
+        };
+        let not_found = || StoreError::not_found(RecordKind::Thread, &thread.id);
+        let mut guard = self.lock_writes().await;
+        match self.backend {
+            SqlBackend::Postgres => {
+                // One statement, as in `append_item`: the thread's row is updated, its counter
+                // advanced and the item inserted at that position, or nothing is.
+                let sql = format!(
+                    "WITH counter AS (
+                        UPDATE conversations SET {set_thread}, next_position = next_position + 1
+                        WHERE owner_id = $1 AND id = $2
+                        RETURNING next_position)
+                    {insert}
+                    SELECT $1, $2, $3, counter.next_position, $4, $5, $6, $7, $8, $9 FROM counter"
+                );
+                match self.write(&mut guard, &sql, values).await {
+                    Ok(0) => Err(not_found()),
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(failed(error)),
+                }
+            }
+            SqlBackend::Sqlite => {
+                let update = format!(
+                    "UPDATE conversations SET {set_thread} WHERE owner_id = $1 AND id = $2"
+                );
+                let append = format!(
+                    "{insert}
+                    SELECT $1, $2, $3, next_position + 1, $4, $5, $6, $7, $8, $9
+                    FROM conversations WHERE owner_id = $1 AND id = $2"
+                );
+                if guard.holds_writer() {
+                    // The whole transaction in one call to the driver's thread. The row the
+                    // insert returns says whether the thread was there.
+                    let sql =
+                        format!("BEGIN IMMEDIATE; {update}; {append} RETURNING position; COMMIT");
+                    let rows = self
+                        .write_transaction(&mut guard, &sql, values)
+                        .await
+                        .map_err(failed)?;
+                    return if rows.is_empty() {
+                        Err(not_found())
+                    } else {
+                        Ok(())
+                    };
+                }
+                // An in-memory database (no held writer): a transaction on the pool.
+                let transaction = self.db.begin().await.map_err(map_db_err)?;
+                let updated = self
+                    .execute(&transaction, &update, values.clone())
+                    .await
+                    .map_err(map_db_err)?;
+                if updated == 0 {
+                    return Err(not_found());
+                }
+                self.execute(&transaction, &append, values)
+                    .await
+                    .map_err(failed)?;
+                transaction.commit().await.map_err(map_db_err)
+            }
+        }
+    }
+
     #[tracing::instrument(name = "store.save_item", skip_all, fields(thread.id = %thread_id, item.id = %item.id()))]
     async fn save_item(
         &self,
