@@ -324,46 +324,23 @@ fn starting_agent(agent: &Agent, thread: &ThreadMetadata, history_items: usize) 
         .unwrap_or_else(|| agent.clone())
 }
 
-/// Records, in the thread's metadata, the agent the next turn starts on (nothing for the
-/// server's own agent) and the tokens the run used. Returns whether anything changed.
-fn record_run(
-    thread: &mut ThreadMetadata,
-    default_agent: &str,
-    last_agent: Option<&str>,
-    usage: Option<&Usage>,
-) -> bool {
-    let mut changed = false;
-    if let Some(last_agent) = last_agent {
-        let wanted =
-            (last_agent != default_agent).then(|| serde_json::Value::String(last_agent.to_owned()));
-        if thread.metadata.get(ACTIVE_AGENT_METADATA_KEY) != wanted.as_ref() {
-            match wanted {
-                Some(value) => thread
-                    .metadata
-                    .insert(ACTIVE_AGENT_METADATA_KEY.to_owned(), value),
-                None => thread.metadata.remove(ACTIVE_AGENT_METADATA_KEY),
-            };
-            changed = true;
-        }
-    }
-    if let Some(usage) = usage {
-        let before = thread.metadata.get(USAGE_METADATA_KEY);
-        let count = |field: &str| {
-            before
-                .and_then(|usage| usage.get(field))
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0)
-        };
-        let total = serde_json::json!({
-            "input_tokens": count("input_tokens").saturating_add(usage.input_tokens),
-            "output_tokens": count("output_tokens").saturating_add(usage.output_tokens),
-            "total_tokens": count("total_tokens").saturating_add(usage.total_tokens),
-            "runs": count("runs").saturating_add(1),
-        });
-        thread.metadata.insert(USAGE_METADATA_KEY.to_owned(), total);
-        changed = true;
-    }
-    changed
+/// Adds a model call's tokens to the thread's usage record, and counts a run when it is the
+/// run's first call that reported usage.
+fn record_usage(thread: &mut ThreadMetadata, usage: &Usage, first_of_run: bool) {
+    let before = thread.metadata.get(USAGE_METADATA_KEY);
+    let count = |field: &str| {
+        before
+            .and_then(|usage| usage.get(field))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let total = serde_json::json!({
+        "input_tokens": count("input_tokens").saturating_add(usage.input_tokens),
+        "output_tokens": count("output_tokens").saturating_add(usage.output_tokens),
+        "total_tokens": count("total_tokens").saturating_add(usage.total_tokens),
+        "runs": count("runs").saturating_add(u64::from(first_of_run)),
+    });
+    thread.metadata.insert(USAGE_METADATA_KEY.to_owned(), total);
 }
 
 /// The items a response streamed, so that a guardrail trip can take them back.
@@ -445,21 +422,40 @@ async fn load_attachment_contents(
     contents
 }
 
-/// Records the run in the thread's metadata (see [`record_run`]) and saves the thread if that
-/// changed it. Quietly: clients never see thread metadata. A failed save is logged, not fatal:
-/// the answer the user saw stands.
+/// Records the agent the next turn starts on in the thread's metadata, and saves the thread if a
+/// quiet change is still unsaved: usually none is, since the usage record went out with the
+/// answer. Quietly: clients never see thread metadata. A failed save is logged, not fatal: the
+/// answer the user saw stands.
 async fn save_run_record(
     turn: &Turn,
     sctx: &StoreContext,
     default_agent: &str,
     last_agent: Option<&str>,
-    usage: Option<&Usage>,
 ) {
-    let mut changed = false;
-    turn.thread
-        .update_quietly(|thread| changed = record_run(thread, default_agent, last_agent, usage));
-    if changed && let Err(err) = turn.store.save_thread(&turn.thread.snapshot(), sctx).await {
-        tracing::warn!(thread.id = %turn.thread.id(), error = %err, "the run's record could not be saved on the thread");
+    if let Some(last_agent) = last_agent {
+        // The agent the next turn starts on: nothing for the server's own agent.
+        let wanted =
+            (last_agent != default_agent).then(|| serde_json::Value::String(last_agent.to_owned()));
+        if turn
+            .thread
+            .read(|thread| thread.metadata.get(ACTIVE_AGENT_METADATA_KEY) != wanted.as_ref())
+        {
+            turn.thread.update_quietly(|thread| match wanted {
+                Some(agent) => {
+                    thread
+                        .metadata
+                        .insert(ACTIVE_AGENT_METADATA_KEY.to_owned(), agent);
+                }
+                None => {
+                    thread.metadata.remove(ACTIVE_AGENT_METADATA_KEY);
+                }
+            });
+        }
+    }
+    if let Some(thread) = turn.thread.take_unsaved()
+        && let Err(err) = turn.store.save_thread(&thread, sctx).await
+    {
+        tracing::warn!(thread.id = %thread.id, error = %err, "the run's record could not be saved on the thread");
     }
 }
 
@@ -746,7 +742,10 @@ impl ChatKitServer for AgentServer {
             drop(items);
             let model_name = agent.model().model_name().to_owned();
             let mut produced = ProducedItems::default();
-            let mut run_usage: Option<Usage> = None;
+            // Whether the run's usage is in the thread's record yet (a run is counted once).
+            let mut usage_recorded = false;
+            // A finished message's `done`, held until the run's next event (see below).
+            let mut held: Vec<ThreadStreamEvent> = Vec::new();
             let mut last_agent: Option<String> = None;
             let mut report = RunReport {
                 observer: observer.clone(),
@@ -762,6 +761,16 @@ impl ChatKitServer for AgentServer {
                 .with_expected_partial_images(expected_partial_images(&agent));
             let mut run = run_streamed(&agent, turn.ctx.run_context(&thread_id), input);
             while let Some(event) = run.next().await {
+                // A model call's usage comes right after its message is done: it is recorded
+                // on the thread before the message's held `done` goes out, so the pipeline
+                // writes the answer and the record together, one commit instead of two.
+                if let Ok(RunEvent::Usage(usage)) = &event {
+                    turn.thread.update_quietly(|thread| record_usage(thread, usage, !usage_recorded));
+                    usage_recorded = true;
+                }
+                for out in std::mem::take(&mut held) {
+                    yield Ok(out);
+                }
                 match event {
                     Ok(event) => {
                         match &event {
@@ -796,7 +805,6 @@ impl ChatKitServer for AgentServer {
                                 answer.push_str(text);
                             }
                             RunEvent::Usage(usage) => {
-                                run_usage.get_or_insert_with(Usage::default).add(usage);
                                 if let Some(observer) = &observer {
                                     observer.tokens_used(&model_name, usage);
                                 }
@@ -805,9 +813,15 @@ impl ChatKitServer for AgentServer {
                             RunEvent::RunFinished(result) => last_agent = Some(result.last_agent.clone()),
                             _ => {}
                         }
+                        let message_done = matches!(event, RunEvent::MessageDone { .. });
                         for out in bridge.on_event(event) {
                             produced.note(&out);
-                            yield Ok(out);
+                            // The `done` and anything after it waits for the next event.
+                            if message_done && (!held.is_empty() || matches!(out, ThreadStreamEvent::ThreadItemDone { .. })) {
+                                held.push(out);
+                            } else {
+                                yield Ok(out);
+                            }
                         }
                     }
                     Err(err @ (AgentError::InputGuardrailTripwire { .. } | AgentError::OutputGuardrailTripwire { .. })) => {
@@ -825,7 +839,7 @@ impl ChatKitServer for AgentServer {
                                 yield Ok(ThreadStreamEvent::ThreadItemRemoved { item_id });
                             }
                         }
-                        save_run_record(&turn, &sctx, base_agent.name(), None, run_usage.as_ref()).await;
+                        save_run_record(&turn, &sctx, base_agent.name(), None).await;
                         report.finish(RunOutcome::GuardrailTripped);
                         yield Err(agent_error(err));
                         return;
@@ -834,17 +848,20 @@ impl ChatKitServer for AgentServer {
                         for out in bridge.finish() {
                             yield Ok(out);
                         }
-                        save_run_record(&turn, &sctx, base_agent.name(), last_agent.as_deref(), run_usage.as_ref()).await;
+                        save_run_record(&turn, &sctx, base_agent.name(), last_agent.as_deref()).await;
                         report.finish(RunOutcome::Failed);
                         yield Err(agent_error(err));
                         return;
                     }
                 }
             }
+            for out in held {
+                yield Ok(out);
+            }
             for out in bridge.finish() {
                 yield Ok(out);
             }
-            save_run_record(&turn, &sctx, base_agent.name(), last_agent.as_deref(), run_usage.as_ref()).await;
+            save_run_record(&turn, &sctx, base_agent.name(), last_agent.as_deref()).await;
             report.finish(RunOutcome::Completed);
             drop(report);
             // A title after the first exchange: the thread has none, this was its only user

@@ -1,7 +1,7 @@
 //! Who is asking, and what their request said about where they are.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use agent_runtime::{RunContext, UserInfo};
 use chatkit_protocol::ThreadMetadata;
@@ -55,11 +55,13 @@ impl RequestContext {
 /// A responder may change the title, status or metadata through [`ThreadHandle::update`]; the
 /// engine notices (by a version counter, so the check is free on every event), saves the thread
 /// and announces it with `thread.updated`, as the reference does when a responder mutates its
-/// thread object.
+/// thread object. A change made with [`ThreadHandle::update_quietly`] is saved, not announced.
 #[derive(Debug, Clone)]
 pub struct ThreadHandle {
     inner: Arc<Mutex<ThreadMetadata>>,
     version: Arc<AtomicU64>,
+    /// Whether a quiet change is not saved yet.
+    unsaved: Arc<AtomicBool>,
 }
 
 impl ThreadHandle {
@@ -68,6 +70,7 @@ impl ThreadHandle {
         Self {
             inner: Arc::new(Mutex::new(thread)),
             version: Arc::new(AtomicU64::new(0)),
+            unsaved: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -81,6 +84,11 @@ impl ThreadHandle {
         self.inner.lock().clone()
     }
 
+    /// Reads the thread without copying it.
+    pub fn read<T>(&self, read: impl FnOnce(&ThreadMetadata) -> T) -> T {
+        read(&self.inner.lock())
+    }
+
     /// Changes the thread; the engine persists and announces the change.
     pub fn update(&self, change: impl FnOnce(&mut ThreadMetadata)) {
         let mut thread = self.inner.lock();
@@ -90,10 +98,28 @@ impl ThreadHandle {
 
     /// Changes the thread without announcing it: for integration metadata, which the reference
     /// never returns to clients, so a `thread.updated` would tell the client nothing. The engine
-    /// does not save such a change by itself; the caller saves the thread (any later announced
-    /// change saves it too, since it saves the whole thread).
+    /// saves the change with the next item the response stores (in the same write), or with the
+    /// next announced change; a responder that needs it saved before either saves the thread
+    /// itself, with [`ThreadHandle::take_unsaved`].
     pub fn update_quietly(&self, change: impl FnOnce(&mut ThreadMetadata)) {
         change(&mut self.inner.lock());
+        self.unsaved.store(true, Ordering::Release);
+    }
+
+    /// The thread to save, when a quiet change is not saved yet; the change then counts as
+    /// saved (the caller saves the copy).
+    pub fn take_unsaved(&self) -> Option<ThreadMetadata> {
+        let thread = self.inner.lock();
+        self.unsaved
+            .swap(false, Ordering::AcqRel)
+            .then(|| thread.clone())
+    }
+
+    /// A copy of the thread to save whole: any quiet change counts as saved with it.
+    pub fn snapshot_to_save(&self) -> ThreadMetadata {
+        let thread = self.inner.lock();
+        self.unsaved.store(false, Ordering::Release);
+        thread.clone()
     }
 
     /// How many times the thread was changed.

@@ -365,7 +365,15 @@ async fn process_events(
             }
             Step::Event(Some(Ok(event))) => event,
         };
-        if let Err(err) = persist(store.as_ref(), &thread_id, &sctx, &mut pending, &mut event).await
+        if let Err(err) = persist(
+            store.as_ref(),
+            &thread,
+            &thread_id,
+            &sctx,
+            &mut pending,
+            &mut event,
+        )
+        .await
         {
             report(&err);
             out.send(error_event(&err)).await;
@@ -412,7 +420,7 @@ async fn announce_thread(
     sctx: &chatkit_store::StoreContext,
     out: &mut Outbox,
 ) -> Result<(), EngineError> {
-    let snapshot = thread.snapshot();
+    let snapshot = thread.snapshot_to_save();
     inner.store.save_thread(&snapshot, sctx).await?;
     out.send(ThreadStreamEvent::ThreadUpdated {
         thread: Thread::for_client(&snapshot, Page::default()),
@@ -421,9 +429,11 @@ async fn announce_thread(
     Ok(())
 }
 
-/// Applies an event to the store and to the pending items.
+/// Applies an event to the store and to the pending items. A finished item carries the
+/// thread's unsaved quiet changes (a run's usage record) into the same write.
 async fn persist(
     store: &dyn chatkit_store::Store,
+    thread: &ThreadHandle,
     thread_id: &str,
     sctx: &chatkit_store::StoreContext,
     pending: &mut Vec<ThreadItem>,
@@ -437,10 +447,29 @@ async fn persist(
         }
         ThreadStreamEvent::ThreadItemDone { item } => {
             item.set_thread_id(thread_id);
-            match store.add_thread_item(thread_id, item, sctx).await {
-                Err(StoreError::Conflict { .. }) => store.save_item(thread_id, item, sctx).await?,
-                other => other?,
-            }
+            let added = match thread.take_unsaved() {
+                Some(changed) => {
+                    match store
+                        .add_thread_item_and_save_thread(&changed, item, sctx)
+                        .await
+                    {
+                        // Already stored (a responder that saved it itself): replaced in place,
+                        // and the thread saved on its own.
+                        Err(StoreError::Conflict { .. }) => {
+                            store.save_item(thread_id, item, sctx).await?;
+                            store.save_thread(&changed, sctx).await
+                        }
+                        other => other,
+                    }
+                }
+                None => match store.add_thread_item(thread_id, item, sctx).await {
+                    Err(StoreError::Conflict { .. }) => {
+                        store.save_item(thread_id, item, sctx).await
+                    }
+                    other => other,
+                },
+            };
+            added?;
             pending.retain(|held| held.id() != item.id());
         }
         ThreadStreamEvent::ThreadItemRemoved { item_id } => {

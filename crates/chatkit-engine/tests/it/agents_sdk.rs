@@ -12,8 +12,8 @@ use chatkit_engine::{
     ACTIVE_AGENT_METADATA_KEY, AgentServer, AgentServerConfig, Engine, EngineConfig,
     INPUT_GUARDRAIL_MESSAGE, OUTPUT_GUARDRAIL_MESSAGE, USAGE_METADATA_KEY,
 };
-use chatkit_protocol::ThreadItem;
-use chatkit_store::{MemoryStore, Store};
+use chatkit_protocol::{Attachment, FeedbackKind, Order, Page, ThreadItem, ThreadMetadata};
+use chatkit_store::{MemoryStore, Store, StoreContext, StoreError};
 use serde_json::{Value, json};
 use test_support::fake_openai::{FakeOpenAi, ScriptedTurn};
 
@@ -284,5 +284,208 @@ async fn an_input_guardrail_trip_answers_with_a_clear_error_and_no_model_call() 
         );
         let after = stored(&setup, &thread_id).await;
         assert_eq!(after.len(), 1, "{wire}: only the user message");
+    }
+}
+
+/// A store that writes to memory and remembers which write methods were called, in order.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    writes: std::sync::Mutex<Vec<&'static str>>,
+}
+
+impl CountingStore {
+    fn wrote(&self, method: &'static str) {
+        self.writes.lock().expect("writes").push(method);
+    }
+
+    fn take_writes(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.writes.lock().expect("writes"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for CountingStore {
+    async fn load_thread(
+        &self,
+        thread_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<ThreadMetadata, StoreError> {
+        self.inner.load_thread(thread_id, ctx).await
+    }
+    async fn save_thread(
+        &self,
+        thread: &ThreadMetadata,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("save_thread");
+        self.inner.save_thread(thread, ctx).await
+    }
+    async fn load_threads(
+        &self,
+        limit: usize,
+        after: Option<&str>,
+        order: Order,
+        ctx: &StoreContext,
+    ) -> Result<Page<ThreadMetadata>, StoreError> {
+        self.inner.load_threads(limit, after, order, ctx).await
+    }
+    async fn load_thread_items(
+        &self,
+        thread_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        order: Order,
+        ctx: &StoreContext,
+    ) -> Result<Page<ThreadItem>, StoreError> {
+        self.inner
+            .load_thread_items(thread_id, after, limit, order, ctx)
+            .await
+    }
+    async fn add_thread_item(
+        &self,
+        thread_id: &str,
+        item: &ThreadItem,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("add_thread_item");
+        self.inner.add_thread_item(thread_id, item, ctx).await
+    }
+    async fn add_thread_item_and_save_thread(
+        &self,
+        thread: &ThreadMetadata,
+        item: &ThreadItem,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("add_thread_item_and_save_thread");
+        self.inner
+            .add_thread_item_and_save_thread(thread, item, ctx)
+            .await
+    }
+    async fn save_item(
+        &self,
+        thread_id: &str,
+        item: &ThreadItem,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("save_item");
+        self.inner.save_item(thread_id, item, ctx).await
+    }
+    async fn load_item(
+        &self,
+        thread_id: &str,
+        item_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<ThreadItem, StoreError> {
+        self.inner.load_item(thread_id, item_id, ctx).await
+    }
+    async fn delete_thread(&self, thread_id: &str, ctx: &StoreContext) -> Result<(), StoreError> {
+        self.wrote("delete_thread");
+        self.inner.delete_thread(thread_id, ctx).await
+    }
+    async fn delete_thread_item(
+        &self,
+        thread_id: &str,
+        item_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("delete_thread_item");
+        self.inner.delete_thread_item(thread_id, item_id, ctx).await
+    }
+    async fn save_attachment(
+        &self,
+        attachment: &Attachment,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("save_attachment");
+        self.inner.save_attachment(attachment, ctx).await
+    }
+    async fn load_attachment(
+        &self,
+        attachment_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<Attachment, StoreError> {
+        self.inner.load_attachment(attachment_id, ctx).await
+    }
+    async fn delete_attachment(
+        &self,
+        attachment_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("delete_attachment");
+        self.inner.delete_attachment(attachment_id, ctx).await
+    }
+    async fn save_feedback(
+        &self,
+        thread_id: &str,
+        item_ids: &[String],
+        kind: FeedbackKind,
+        ctx: &StoreContext,
+    ) -> Result<(), StoreError> {
+        self.wrote("save_feedback");
+        self.inner
+            .save_feedback(thread_id, item_ids, kind, ctx)
+            .await
+    }
+    async fn load_feedback(
+        &self,
+        thread_id: &str,
+        item_id: &str,
+        ctx: &StoreContext,
+    ) -> Result<Option<FeedbackKind>, StoreError> {
+        self.inner.load_feedback(thread_id, item_id, ctx).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+/// An answer and the usage record of its run are one store write, not two: the answer's `done`
+/// waits for the usage that follows it, and the pipeline saves the thread with the item. The
+/// record still adds up over turns, and a handoff's active agent is still saved at the end.
+#[tokio::test]
+async fn an_answer_and_its_runs_usage_record_are_saved_in_one_write() {
+    let server = FakeOpenAi::start().await;
+    for (wire, model) in providers(&server) {
+        let store = Arc::new(CountingStore::default());
+        let agent = Agent::new("assistant", model).with_instructions("Answer.");
+        let engine = Engine::new(
+            store.clone(),
+            Arc::new(AgentServer::new(agent, AgentServerConfig::default())),
+            EngineConfig::default(),
+        );
+        server.push_turn(ScriptedTurn::text("First answer.").with_usage(10, 2));
+        let events = send_recorded(&engine, create("Hi")).await;
+        let thread_id = thread_id_of(&events);
+        store.take_writes();
+        for (turn, (input, output)) in [(7, 3), (5, 1)].into_iter().enumerate() {
+            server.push_turn(ScriptedTurn::text("Another answer.").with_usage(input, output));
+            let events = send_recorded(&engine, add_message(&thread_id, "More?")).await;
+            assert_eq!(
+                kinds(&events).last().map(String::as_str),
+                Some("thread.item.done:assistant_message"),
+                "{wire}"
+            );
+            assert_eq!(
+                store.take_writes(),
+                ["add_thread_item", "add_thread_item_and_save_thread"],
+                "{wire}, turn {turn}: the user message, then the answer with the record"
+            );
+        }
+        let thread = store
+            .load_thread(&thread_id, &user("alice").store())
+            .await
+            .expect("thread");
+        assert_eq!(
+            thread.metadata[USAGE_METADATA_KEY],
+            json!({"input_tokens": 22, "output_tokens": 6, "total_tokens": 28, "runs": 3}),
+            "{wire}"
+        );
+        let items = store
+            .load_thread_items(&thread_id, None, 100, Order::Asc, &user("alice").store())
+            .await
+            .expect("items")
+            .data;
+        assert_eq!(items.len(), 6, "{wire}: three questions and three answers");
     }
 }
