@@ -11,7 +11,11 @@ use crate::widgets::WidgetRoot;
 /// The two hidden-context kinds ([`ThreadItem::HiddenContext`] and
 /// [`ThreadItem::SdkHiddenContext`]) are stored and shown to the model but must never reach a
 /// client; [`ThreadItem::is_hidden`] tells them apart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialization is written by hand (see `item_decode.rs`): it reads the variant straight from
+/// the input when `type` is the first field, as in everything this crate serializes, instead of
+/// buffering the whole item first as serde's derived internally tagged enums do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 // A widget item holds its typed root inline; boxing it would make every match and constructor

@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod citations;
 mod error;
 pub mod events;
+mod item_decode;
 pub mod items;
 pub mod requests;
 pub mod sse;

@@ -437,6 +437,28 @@ proptest! {
         round_trip(&item);
     }
 
+    /// Items are read straight from the input when `type` comes first (as this crate writes
+    /// them) and through a map otherwise (as the reference writes them): both give the same item,
+    /// and so does reading from a `serde_json::Value`.
+    #[test]
+    fn thread_items_decode_the_same_wherever_type_is(item in item()) {
+        let type_first = serde_json::to_string(&item).expect("serializes");
+        prop_assert!(type_first.starts_with("{\"type\":"), "{}", type_first);
+        let Value::Object(fields) = serde_json::to_value(&item).expect("to a value") else {
+            panic!("an item is an object");
+        };
+        let mut type_last = String::from("{");
+        for (key, value) in fields.iter().filter(|(key, _)| *key != "type") {
+            type_last.push_str(&format!("{}:{},", json!(key), value));
+        }
+        type_last.push_str(&format!("\"type\":{}}}", fields["type"]));
+        let from_type_last: ThreadItem = serde_json::from_str(&type_last).expect("type last");
+        prop_assert_eq!(&from_type_last, &item);
+        let from_value: ThreadItem =
+            serde_json::from_value(Value::Object(fields)).expect("from a value");
+        prop_assert_eq!(&from_value, &item);
+    }
+
     #[test]
     fn stream_events_round_trip(event in event()) {
         round_trip(&event);
