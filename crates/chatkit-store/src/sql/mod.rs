@@ -269,9 +269,8 @@ impl SeaOrmStore {
                 "a transaction in one call needs SQLite's held writer".to_owned(),
             ));
         };
-        writer.unsettled = true;
         let result = writer
-            .run(&self.db, sql, values, |query, connection| {
+            .run(&self.db, sql, values, true, |query, connection| {
                 Box::pin(async move {
                     let rows = query.fetch_all(connection).await?;
                     Ok(rows.into_iter().map(QueryResult::from).collect())
@@ -415,11 +414,15 @@ impl WriteGuard<'_> {
 
 impl SqliteWriter {
     /// Runs one statement on the held connection, taking one out of the pool first if needed.
+    /// With `opens_transaction`, `sql` is a whole transaction: the writer stays marked
+    /// [`unsettled`](SqliteWriter::unsettled) until the caller clears the mark, after it
+    /// has seen the result (and rolled back a failure).
     async fn run<T>(
         &mut self,
         db: &DatabaseConnection,
         sql: &str,
         values: Vec<Value>,
+        opens_transaction: bool,
         run: impl for<'c> FnOnce(
             SqliteQuery<'c>,
             &'c mut SqliteConnection,
@@ -435,6 +438,8 @@ impl SqliteWriter {
             None => db.get_sqlite_connection_pool().acquire().await?.detach(),
         };
         let connection = self.held.insert(connection);
+        // Set only now: the settling above must not clear the mark of this call's own transaction.
+        self.unsettled = opens_transaction;
         let query = sea_orm::sqlx::query_with(
             sea_orm::sqlx::AssertSqlSafe(sql),
             sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
@@ -480,7 +485,7 @@ impl SqliteWriter {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<u64, DbErr> {
-        self.run(db, sql, values, |query, connection| {
+        self.run(db, sql, values, false, |query, connection| {
             Box::pin(async move { Ok(query.execute(connection).await?.rows_affected()) })
         })
         .await
@@ -493,7 +498,7 @@ impl SqliteWriter {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, StoreError> {
-        self.run(db, sql, values, |query, connection| {
+        self.run(db, sql, values, false, |query, connection| {
             Box::pin(async move {
                 let rows = query.fetch_all(connection).await?;
                 Ok(rows.into_iter().map(QueryResult::from).collect())
@@ -509,7 +514,7 @@ impl SqliteWriter {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>, StoreError> {
-        self.run(db, sql, values, |query, connection| {
+        self.run(db, sql, values, false, |query, connection| {
             Box::pin(async move {
                 Ok(query
                     .fetch_optional(connection)
