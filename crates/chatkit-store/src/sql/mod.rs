@@ -197,9 +197,20 @@ impl SeaOrmStore {
 
     /// Takes SQLite's write lock (nothing on PostgreSQL). Writes that go through
     /// [`SeaOrmStore::write`] with the guard run on the held writer.
+    ///
+    /// A transaction a given-up call may have left open on the held writer is rolled back here,
+    /// before the guard is handed out, so that writes that do not run on the held writer (the
+    /// pool's transactions of imports and feedback) never wait behind its lock.
     pub(super) async fn lock_writes(&self) -> WriteGuard<'_> {
         match &self.sqlite_writer {
-            Some(lock) => WriteGuard(Some(lock.lock().await)),
+            Some(lock) => {
+                let mut writer = lock.lock().await;
+                if writer.unsettled {
+                    writer.settle().await;
+                    writer.unsettled = false;
+                }
+                WriteGuard(Some(writer))
+            }
             None => WriteGuard(None),
         }
     }
@@ -218,10 +229,11 @@ impl SeaOrmStore {
         match self.idle_writer() {
             Some(mut writer) => writer.fetch_all(&self.db, sql, values).await,
             None if self.backend == SqlBackend::Sqlite => {
+                let mut connection = self.pooled_sqlite().await?;
                 let rows = sqlite_query(sql, values)
-                    .fetch_all(self.db.get_sqlite_connection_pool())
+                    .fetch_all(&mut *connection)
                     .await
-                    .map_err(pool_error)?;
+                    .map_err(query_error)?;
                 Ok(rows.into_iter().map(QueryResult::from).collect())
             }
             None => self.query_all(&self.db, sql, values).await,
@@ -236,13 +248,28 @@ impl SeaOrmStore {
     ) -> Result<Option<QueryResult>, StoreError> {
         match self.idle_writer() {
             Some(mut writer) => writer.fetch_optional(&self.db, sql, values).await,
-            None if self.backend == SqlBackend::Sqlite => Ok(sqlite_query(sql, values)
-                .fetch_optional(self.db.get_sqlite_connection_pool())
-                .await
-                .map_err(pool_error)?
-                .map(QueryResult::from)),
+            None if self.backend == SqlBackend::Sqlite => {
+                let mut connection = self.pooled_sqlite().await?;
+                Ok(sqlite_query(sql, values)
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .map_err(query_error)?
+                    .map(QueryResult::from))
+            }
             None => self.query_one(&self.db, sql, values).await,
         }
+    }
+
+    /// A SQLite connection from the pool. Any failure to get one is `Unavailable`, as sea-orm
+    /// reports it.
+    async fn pooled_sqlite(
+        &self,
+    ) -> Result<sea_orm::sqlx::pool::PoolConnection<sea_orm::sqlx::Sqlite>, StoreError> {
+        self.db
+            .get_sqlite_connection_pool()
+            .acquire()
+            .await
+            .map_err(|error| StoreError::Unavailable(error.to_string()))
     }
 
     /// SQLite's held writer, if there is one and nobody holds or waits for the write lock.
@@ -543,17 +570,6 @@ fn sqlite_query(sql: &str, values: Vec<Value>) -> SqliteQuery<'_> {
         sea_orm::sqlx::AssertSqlSafe(sql),
         sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
     )
-}
-
-/// An error of a statement run on the pool: as sea-orm reports them, a pool that timed out or
-/// closed is `Unavailable`, the rest as [`query_error`].
-fn pool_error(error: sea_orm::sqlx::Error) -> StoreError {
-    match error {
-        sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::PoolClosed => {
-            StoreError::Unavailable(error.to_string())
-        }
-        other => query_error(other),
-    }
 }
 
 fn query_error(error: sea_orm::sqlx::Error) -> StoreError {

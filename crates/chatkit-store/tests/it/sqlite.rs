@@ -85,9 +85,9 @@ fn message(thread_id: &str, id: &str, text: &str) -> chatkit_protocol::ThreadIte
 
 /// The item and thread write is one transaction in one call on the held writer. Neither a
 /// refused call (a duplicate id) nor a call given up at any point (its future dropped while the
-/// driver runs it) may leave that transaction open: the later writes must be committed, visible
-/// to another process's connection, and that connection must be able to write. And what a given
-/// up call wrote is all or nothing.
+/// driver runs it) may leave that transaction open: the later writes, including one in a pool
+/// transaction (feedback), must be committed, visible to another process's connection, and that
+/// connection must be able to write. And what a given up call wrote is all or nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_transaction_stays_open_on_the_writer_after_a_refused_or_abandoned_write() {
     let directory = tempfile::tempdir().expect("temp dir");
@@ -126,6 +126,18 @@ async fn no_transaction_stays_open_on_the_writer_after_a_refused_or_abandoned_wr
                     tokio::task::yield_now().await;
                 }
             }
+        }
+        if round % 3 == 2 {
+            // A write that runs in a pool transaction, not on the held writer, comes first.
+            store
+                .save_feedback(
+                    &thread.id,
+                    &["msg_dup".to_owned()],
+                    chatkit_protocol::FeedbackKind::Positive,
+                    &ctx,
+                )
+                .await
+                .expect("feedback after an abandoned write");
         }
         let kept = format!("msg_kept_{round}");
         store
