@@ -16,7 +16,7 @@ use chatkit_protocol::{
     ThreadStreamEvent, TranscriptionResult, UserMessageInput, UserMessageItem, WidgetItem,
 };
 use chatkit_store::{AttachmentStore, ItemIdKind, StoreContext, StoreError};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::actions::{ActionHandler, ActionRequest, replaced_sender};
 use crate::bridge::{
@@ -744,7 +744,8 @@ impl ChatKitServer for AgentServer {
             let mut produced = ProducedItems::default();
             // Whether the run's usage is in the thread's record yet (a run is counted once).
             let mut usage_recorded = false;
-            // A finished message's `done`, held until the run's next event (see below).
+            // A finished message's `done`, held until the run's next event if that is ready at
+            // once (see below).
             let mut held: Vec<ThreadStreamEvent> = Vec::new();
             let mut last_agent: Option<String> = None;
             let mut report = RunReport {
@@ -760,7 +761,16 @@ impl ChatKitServer for AgentServer {
                 .with_citation_markers(config.citation_markers)
                 .with_expected_partial_images(expected_partial_images(&agent));
             let mut run = run_streamed(&agent, turn.ctx.run_context(&thread_id), input);
-            while let Some(event) = run.next().await {
+            // The run's next event when it was taken early (see below).
+            let mut early = None;
+            loop {
+                let next = match early.take() {
+                    Some(next) => next,
+                    None => run.next().await,
+                };
+                let Some(event) = next else {
+                    break;
+                };
                 // A model call's usage comes right after its message is done: it is recorded
                 // on the thread before the message's held `done` goes out, so the pipeline
                 // writes the answer and the record together, one commit instead of two.
@@ -821,6 +831,19 @@ impl ChatKitServer for AgentServer {
                                 held.push(out);
                             } else {
                                 yield Ok(out);
+                            }
+                        }
+                        // The `done` waits only for an event that is ready now: the usage a
+                        // model reports comes in the same poll. A model that reports none must
+                        // not hold the answer's `done` behind output guardrails or hooks.
+                        if !held.is_empty() {
+                            match run.next().now_or_never() {
+                                Some(next) => early = Some(next),
+                                None => {
+                                    for out in std::mem::take(&mut held) {
+                                        yield Ok(out);
+                                    }
+                                }
                             }
                         }
                     }
