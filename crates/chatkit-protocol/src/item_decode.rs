@@ -4,25 +4,33 @@
 //! (they cannot know the variant before they have seen `type`, which may come last), then read
 //! the variant from that buffer: every string is copied twice. Stores read items back many times
 //! per turn (the model's history), and everything this crate serializes puts `type` first. So:
-//! when the first field is `type`, the variant's fields are read straight from the input (a second `type` is refused, as
-//! the derived form refuses it); when it is not (JSON written elsewhere, such as the reference's, which puts `type` after the base
-//! fields), the object is collected into a `serde_json` map and read from there. Both accept
-//! and refuse the same inputs as the derived form, with its error messages for a missing or
-//! unknown `type`.
+//! when the first field is `type`, the variant's fields are read straight from the input (a
+//! second `type` is refused, as the derived form refuses it); when it is not (JSON written
+//! elsewhere, such as the reference's, which puts `type` after the base fields), the entries are
+//! collected, repeats included, and the variant is read from them. The sequence form the derived
+//! form also takes (the tag, then the fields in order) is read as it did. Both paths accept and
+//! refuse what the derived form did, with its messages for a missing, repeated or unknown
+//! `type`; what differs is the text of the error for input that is neither an object nor a
+//! sequence, and the path an error reports inside an item whose `type` comes first (deeper now).
 
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StrDeserializer};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::de::value::{
+    BorrowedStrDeserializer, MapAccessDeserializer, MapDeserializer, SeqAccessDeserializer,
+    StrDeserializer,
+};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use crate::items::*;
 
 macro_rules! item_kinds {
     ($($tag:literal => $variant:ident($item:ty)),* $(,)?) => {
-        /// The `type` tag, read without allocating.
+        /// The `type` tag, read without allocating, as the derived form reads it (a variant
+        /// identifier).
         #[derive(Deserialize)]
+        #[serde(variant_identifier)]
         enum Kind {
             $(#[serde(rename = $tag)] $variant,)*
         }
@@ -55,7 +63,7 @@ item_kinds!(
 
 impl<'de> Deserialize<'de> for ThreadItem {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ItemVisitor)
+        deserializer.deserialize_any(ItemVisitor)
     }
 }
 
@@ -68,6 +76,14 @@ impl<'de> Visitor<'de> for ItemVisitor {
         formatter.write_str("a thread item (an object with a `type`)")
     }
 
+    /// The derived form's other input: the tag, then the variant's fields in order.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ThreadItem, A::Error> {
+        let kind: Kind = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::missing_field("type"))?;
+        read_variant(kind, SeqAccessDeserializer::new(seq))
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ThreadItem, A::Error> {
         let Some(first) = map.next_key_seed(ReadFirstKey)? else {
             return Err(de::Error::missing_field("type"));
@@ -78,20 +94,24 @@ impl<'de> Visitor<'de> for ItemVisitor {
                 read_variant(kind, MapAccessDeserializer::new(NoSecondType(map)))
             }
             FirstKey::Other(key) => {
-                let mut object = Map::new();
-                object.insert(key, map.next_value::<Value>()?);
-                while let Some((key, value)) = map.next_entry::<String, Value>()? {
-                    // The derived form refuses a repeated field; a map would keep the last.
-                    if object.contains_key(&key) {
-                        return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                // Every entry, repeats included: the variant refuses a repeated field of its own
+                // and ignores repeated unknown ones, as the derived form does.
+                let mut fields = vec![(key, map.next_value::<Value>()?)];
+                let mut tag = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: Value = map.next_value()?;
+                    if key == "type" {
+                        if tag.replace(value).is_some() {
+                            return Err(de::Error::duplicate_field("type"));
+                        }
+                    } else {
+                        fields.push((key, value));
                     }
-                    object.insert(key, value);
                 }
-                let tag = object
-                    .remove("type")
-                    .ok_or_else(|| de::Error::missing_field("type"))?;
+                let tag = tag.ok_or_else(|| de::Error::missing_field("type"))?;
                 let kind = Kind::deserialize(tag).map_err(de::Error::custom)?;
-                read_variant(kind, Value::Object(object)).map_err(de::Error::custom)
+                let fields = MapDeserializer::<_, serde_json::Error>::new(fields.into_iter());
+                read_variant(kind, fields).map_err(de::Error::custom)
             }
         }
     }
@@ -197,6 +217,7 @@ mod tests {
     fn a_missing_or_unknown_type_is_refused_as_the_derived_form_did() {
         for json in [
             r#"{}"#,
+            r#"[]"#,
             r#"{"id":"msg_1","thread_id":"thr_1","created_at":"2025-01-01T00:00:00Z"}"#,
         ] {
             let error = read(json).expect_err("no type");
@@ -220,7 +241,7 @@ mod tests {
             let error = read(json).expect_err("two types");
             assert!(error.contains("duplicate field `type`"), "{json}: {error}");
         }
-        for json in ["[]", "\"assistant_message\"", "12", "null"] {
+        for json in ["\"assistant_message\"", "12", "null", "true"] {
             let error = read(json).expect_err("not an object");
             assert!(error.contains("expected a thread item"), "{json}: {error}");
         }
@@ -245,6 +266,37 @@ mod tests {
         ] {
             let error = read(json).expect_err("two ids");
             assert!(error.contains("duplicate field `id`"), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_tag_is_a_variant_name_and_anything_else_a_data_error() {
+        for json in [
+            r#"{"type":{"end_of_turn":null},"id":"e_1","thread_id":"t","created_at":"2025-01-01T00:00:00Z"}"#,
+            r#"{"id":"e_1","thread_id":"t","created_at":"2025-01-01T00:00:00Z","type":{"end_of_turn":null}}"#,
+            r#"{"type":null,"id":"e_1","thread_id":"t","created_at":"2025-01-01T00:00:00Z"}"#,
+            r#"{"type":10,"id":"e_1","thread_id":"t","created_at":"2025-01-01T00:00:00Z"}"#,
+        ] {
+            let error = serde_json::from_str::<ThreadItem>(json).expect_err("not a name");
+            assert!(
+                !error.is_syntax(),
+                "{json}: a data error, not malformed JSON: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_unknown_fields_are_ignored_on_both_paths_and_sequences_read() {
+        let expected = read(
+            r#"{"type":"end_of_turn","id":"e_1","thread_id":"t","created_at":"2025-01-01T00:00:00Z"}"#,
+        )
+        .expect("plain");
+        for json in [
+            r#"{"type":"end_of_turn","x":1,"x":2,"id":"e_1","thread_id":"t","created_at":"2025-01-01T00:00:00Z"}"#,
+            r#"{"x":1,"x":2,"id":"e_1","thread_id":"t","created_at":"2025-01-01T00:00:00Z","type":"end_of_turn"}"#,
+            r#"["end_of_turn","e_1","t","2025-01-01T00:00:00Z"]"#,
+        ] {
+            assert_eq!(read(json).as_ref(), Ok(&expected), "{json}");
         }
     }
 
