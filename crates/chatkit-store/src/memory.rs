@@ -47,6 +47,18 @@ impl ThreadEntry {
             .insert(item.id().to_owned(), self.last_position);
         self.items.insert(self.last_position, item);
     }
+
+    /// Appends a copy of `item`, which must be new to the thread (`Conflict` otherwise).
+    fn append_new(&mut self, item: &ThreadItem) -> Result<(), StoreError> {
+        if self.positions.contains_key(item.id()) {
+            return Err(StoreError::Conflict {
+                what: RecordKind::Item,
+                id: item.id().to_owned(),
+            });
+        }
+        self.append(item.clone());
+        Ok(())
+    }
 }
 
 fn key(ctx: &StoreContext, id: &str) -> (String, String) {
@@ -223,15 +235,7 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         check_item_thread(thread_id, item)?;
         let mut state = self.write();
-        let entry = thread_mut(&mut state, thread_id, ctx)?;
-        if entry.positions.contains_key(item.id()) {
-            return Err(StoreError::Conflict {
-                what: RecordKind::Item,
-                id: item.id().to_owned(),
-            });
-        }
-        entry.append(item.clone());
-        Ok(())
+        thread_mut(&mut state, thread_id, ctx)?.append_new(item)
     }
 
     async fn add_thread_item_and_save_thread(
@@ -243,13 +247,7 @@ impl Store for MemoryStore {
         check_item_thread(&thread.id, item)?;
         let mut state = self.write();
         let entry = thread_mut(&mut state, &thread.id, ctx)?;
-        if entry.positions.contains_key(item.id()) {
-            return Err(StoreError::Conflict {
-                what: RecordKind::Item,
-                id: item.id().to_owned(),
-            });
-        }
-        entry.append(item.clone());
+        entry.append_new(item)?;
         entry.metadata = thread.clone();
         Ok(())
     }

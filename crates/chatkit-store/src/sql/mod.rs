@@ -205,10 +205,7 @@ impl SeaOrmStore {
         match &self.sqlite_writer {
             Some(lock) => {
                 let mut writer = lock.lock().await;
-                if writer.unsettled {
-                    writer.settle().await;
-                    writer.unsettled = false;
-                }
+                writer.settle_if_unsettled().await;
                 WriteGuard(Some(writer))
             }
             None => WriteGuard(None),
@@ -230,11 +227,9 @@ impl SeaOrmStore {
             Some(mut writer) => writer.fetch_all(&self.db, sql, values).await,
             None if self.backend == SqlBackend::Sqlite => {
                 let mut connection = self.pooled_sqlite().await?;
-                let rows = sqlite_query(sql, values)
-                    .fetch_all(&mut *connection)
+                all_rows(sqlite_query(sql, values), &mut connection)
                     .await
-                    .map_err(query_error)?;
-                Ok(rows.into_iter().map(QueryResult::from).collect())
+                    .map_err(query_error)
             }
             None => self.query_all(&self.db, sql, values).await,
         }
@@ -311,12 +306,7 @@ impl SeaOrmStore {
             ));
         };
         let result = writer
-            .run(&self.db, sql, values, true, |query, connection| {
-                Box::pin(async move {
-                    let rows = query.fetch_all(connection).await?;
-                    Ok(rows.into_iter().map(QueryResult::from).collect())
-                })
-            })
+            .run(&self.db, sql, values, true, all_rows)
             .await
             .map_err(|error| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(error))));
         if result.is_err() {
@@ -470,10 +460,7 @@ impl SqliteWriter {
         )
             -> futures::future::BoxFuture<'c, Result<T, sea_orm::sqlx::Error>>,
     ) -> Result<T, sea_orm::sqlx::Error> {
-        if self.unsettled {
-            self.settle().await;
-            self.unsettled = false;
-        }
+        self.settle_if_unsettled().await;
         let connection = match self.held.take() {
             Some(connection) => connection,
             None => db.get_sqlite_connection_pool().acquire().await?.detach(),
@@ -490,6 +477,15 @@ impl SqliteWriter {
             self.held = None;
         }
         result
+    }
+
+    /// Rolls back what a call given up halfway may have left open (see
+    /// [`unsettled`](SqliteWriter::unsettled)).
+    async fn settle_if_unsettled(&mut self) {
+        if self.unsettled {
+            self.settle().await;
+            self.unsettled = false;
+        }
     }
 
     /// Rolls back whatever transaction may be open on the held connection. SQLite refusing
@@ -535,14 +531,9 @@ impl SqliteWriter {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, StoreError> {
-        self.run(db, sql, values, false, |query, connection| {
-            Box::pin(async move {
-                let rows = query.fetch_all(connection).await?;
-                Ok(rows.into_iter().map(QueryResult::from).collect())
-            })
-        })
-        .await
-        .map_err(query_error)
+        self.run(db, sql, values, false, all_rows)
+            .await
+            .map_err(query_error)
     }
 
     async fn fetch_optional(
@@ -570,6 +561,17 @@ fn sqlite_query(sql: &str, values: Vec<Value>) -> SqliteQuery<'_> {
         sea_orm::sqlx::AssertSqlSafe(sql),
         sea_query_sqlx::SqlxValues(sea_orm::sea_query::Values(values)),
     )
+}
+
+/// Every row `query` returns on `connection`.
+fn all_rows<'c>(
+    query: SqliteQuery<'c>,
+    connection: &'c mut SqliteConnection,
+) -> futures::future::BoxFuture<'c, Result<Vec<QueryResult>, sea_orm::sqlx::Error>> {
+    Box::pin(async move {
+        let rows = query.fetch_all(connection).await?;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    })
 }
 
 fn query_error(error: sea_orm::sqlx::Error) -> StoreError {

@@ -14,6 +14,30 @@ use super::{SeaOrmStore, SqlBackend, WriteGuard};
 use crate::store::{check_feedback_items, check_item_thread, check_limit};
 use crate::{RecordKind, Store, StoreContext, StoreError};
 
+/// `INSERT INTO messages` of the values `item_row` binds as $1-$9, at `$position`, selected
+/// `FROM $from`: the one form of an item's insert, shared by the statements below.
+macro_rules! insert_item {
+    ($position:literal, $from:literal) => {
+        concat!(
+            "INSERT INTO messages (owner_id, conversation_id, id, position, kind, role, content,
+                item, created_at, updated_at)
+            SELECT $1, $2, $3, ",
+            $position,
+            ", $4, $5, $6, $7, $8, $9 FROM ",
+            $from
+        )
+    };
+}
+
+/// On PostgreSQL, the insert reads its position from a `counter` CTE that advanced the thread's
+/// counter. On SQLite it reads the counter in the same statement, and the migration's trigger
+/// advances it (with `updated_at`) as part of that one atomic write.
+const INSERT_ITEM_FROM_COUNTER: &str = insert_item!("counter.next_position", "counter");
+const SQLITE_APPEND_ITEM: &str = insert_item!(
+    "next_position + 1",
+    "conversations WHERE owner_id = $1 AND id = $2"
+);
+
 impl SeaOrmStore {
     async fn thread_exists(&self, thread_id: &str, ctx: &StoreContext) -> Result<bool, StoreError> {
         Ok(self
@@ -43,13 +67,13 @@ impl SeaOrmStore {
             SqlBackend::Postgres => {
                 // One statement: the counter's row lock orders concurrent writers, the insert
                 // takes the position it returned, and a failed insert undoes the increment.
-                let sql = "WITH counter AS (
+                let sql = concat!(
+                    "WITH counter AS (
                         UPDATE conversations SET next_position = next_position + 1, updated_at = $9
                         WHERE owner_id = $1 AND id = $2
-                        RETURNING next_position)
-                    INSERT INTO messages (owner_id, conversation_id, id, position, kind, role,
-                        content, item, created_at, updated_at)
-                    SELECT $1, $2, $3, counter.next_position, $4, $5, $6, $7, $8, $9 FROM counter";
+                        RETURNING next_position) ",
+                    insert_item!("counter.next_position", "counter")
+                );
                 match self.write(guard, sql, values).await {
                     Ok(0) => Err(StoreError::not_found(RecordKind::Thread, thread_id)),
                     Ok(_) => Ok(()),
@@ -60,11 +84,7 @@ impl SeaOrmStore {
             SqlBackend::Sqlite => {
                 // One statement, so SQLite runs the read of the counter, the insert and the
                 // migration's trigger (which advances the counter) as one atomic write.
-                let sql = "INSERT INTO messages (owner_id, conversation_id, id, position, kind,
-                        role, content, item, created_at, updated_at)
-                    SELECT $1, $2, $3, next_position + 1, $4, $5, $6, $7, $8, $9
-                    FROM conversations WHERE owner_id = $1 AND id = $2";
-                match self.write(guard, sql, values).await {
+                match self.write(guard, SQLITE_APPEND_ITEM, values).await {
                     Ok(0) => Err(StoreError::not_found(RecordKind::Thread, thread_id)),
                     Ok(_) => Ok(()),
                     Err(error) if is_unique_violation(&error) => Err(conflict()),
@@ -315,8 +335,6 @@ impl Store for SeaOrmStore {
         let set_thread = "title = $10, status = $11, status_reason = $12,
             allowed_image_domains = $13, metadata = $14, created_at = $15, created_at_us = $16,
             updated_at = $9";
-        let insert = "INSERT INTO messages (owner_id, conversation_id, id, position, kind, role,
-            content, item, created_at, updated_at)";
         let conflict = || StoreError::Conflict {
             what: RecordKind::Item,
             id: item.id().to_owned(),
@@ -339,8 +357,7 @@ impl Store for SeaOrmStore {
                         UPDATE conversations SET {set_thread}, next_position = next_position + 1
                         WHERE owner_id = $1 AND id = $2
                         RETURNING next_position)
-                    {insert}
-                    SELECT $1, $2, $3, counter.next_position, $4, $5, $6, $7, $8, $9 FROM counter"
+                    {INSERT_ITEM_FROM_COUNTER}"
                 );
                 match self.write(&mut guard, &sql, values).await {
                     Ok(0) => Err(not_found()),
@@ -352,16 +369,12 @@ impl Store for SeaOrmStore {
                 let update = format!(
                     "UPDATE conversations SET {set_thread} WHERE owner_id = $1 AND id = $2"
                 );
-                let append = format!(
-                    "{insert}
-                    SELECT $1, $2, $3, next_position + 1, $4, $5, $6, $7, $8, $9
-                    FROM conversations WHERE owner_id = $1 AND id = $2"
-                );
                 if guard.holds_writer() {
                     // The whole transaction in one call to the driver's thread. The row the
                     // insert returns says whether the thread was there.
-                    let sql =
-                        format!("BEGIN IMMEDIATE; {update}; {append} RETURNING position; COMMIT");
+                    let sql = format!(
+                        "BEGIN IMMEDIATE; {update}; {SQLITE_APPEND_ITEM} RETURNING position; COMMIT"
+                    );
                     let rows = self
                         .write_transaction(&mut guard, &sql, values)
                         .await
@@ -381,7 +394,7 @@ impl Store for SeaOrmStore {
                 if updated == 0 {
                     return Err(not_found());
                 }
-                self.execute(&transaction, &append, values)
+                self.execute(&transaction, SQLITE_APPEND_ITEM, values)
                     .await
                     .map_err(failed)?;
                 transaction.commit().await.map_err(map_db_err)
