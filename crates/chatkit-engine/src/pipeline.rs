@@ -447,29 +447,26 @@ async fn persist(
         }
         ThreadStreamEvent::ThreadItemDone { item } => {
             item.set_thread_id(thread_id);
-            let added = match thread.take_unsaved() {
+            let changed = thread.take_unsaved();
+            let added = match &changed {
                 Some(changed) => {
-                    match store
-                        .add_thread_item_and_save_thread(&changed, item, sctx)
+                    store
+                        .add_thread_item_and_save_thread(changed, item, sctx)
                         .await
-                    {
-                        // Already stored (a responder that saved it itself): replaced in place,
-                        // and the thread saved on its own.
-                        Err(StoreError::Conflict { .. }) => {
-                            store.save_item(thread_id, item, sctx).await?;
-                            store.save_thread(&changed, sctx).await
-                        }
-                        other => other,
+                }
+                None => store.add_thread_item(thread_id, item, sctx).await,
+            };
+            match added {
+                // Already stored (a responder that saved it itself): replaced in place, and the
+                // thread's change saved on its own.
+                Err(StoreError::Conflict { .. }) => {
+                    store.save_item(thread_id, item, sctx).await?;
+                    if let Some(changed) = &changed {
+                        store.save_thread(changed, sctx).await?;
                     }
                 }
-                None => match store.add_thread_item(thread_id, item, sctx).await {
-                    Err(StoreError::Conflict { .. }) => {
-                        store.save_item(thread_id, item, sctx).await
-                    }
-                    other => other,
-                },
-            };
-            added?;
+                other => other?,
+            }
             pending.retain(|held| held.id() != item.id());
         }
         ThreadStreamEvent::ThreadItemRemoved { item_id } => {
