@@ -5,6 +5,8 @@
 #
 #   scripts/bench/turn-instructions.sh BENCH_BINARY [CLIENTS] [ROW]
 #
+# Set TURN_INSTRUCTIONS_PROFILE=FILE to keep the callgrind profile (see the end).
+#
 # BENCH_BINARY is the server bench's executable (`cargo bench -p chatkit-server --bench server
 # --no-run` prints its path); CLIENTS defaults to 8, ROW to agent-quick-model. The bench runs its
 # usual 1 s warm-up and 5 s measurement with the server under callgrind, which zeroes its counters
@@ -39,3 +41,8 @@ turns=$(callgrind_annotate --inclusive=yes "$profile" 2>/dev/null \
   | grep -oE "=> .*ThreadItemConverter::to_messages \([0-9,]+x\)" | head -n1 \
   | grep -oE "\([0-9,]+x\)" | tr -d '(),x')
 echo "$(basename "$bench") $row, $clients clients: $turns turns, $total instructions, $((total / turns)) per turn"
+# The profile itself, for the parts: TURN_INSTRUCTIONS_PROFILE=FILE keeps it, to read with
+# `callgrind_annotate --inclusive=yes FILE` (a part's count divided by the turns is its share).
+if [[ -n "${TURN_INSTRUCTIONS_PROFILE:-}" ]]; then
+  cp "$profile" "$TURN_INSTRUCTIONS_PROFILE"
+fi
